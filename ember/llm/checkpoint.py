@@ -1,0 +1,111 @@
+"""Ember's checkpoint format: a directory with model.safetensors, config.json and tokenizer.json.
+
+Quantized checkpoints carry their mode and group size in the safetensors metadata, so one loader
+reads fp32, int8 and int4 directories alike.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, safe_open, save_file
+from torch import nn
+
+from ember.llm.config import ModelConfig
+from ember.llm.model import Transformer
+from ember.llm.quantize import Int4Linear, Int8Linear, empty_quantized, prepare_quantized
+
+WEIGHTS_FILE, CONFIG_FILE, TOKENIZER_FILE = "model.safetensors", "config.json", "tokenizer.json"
+
+
+def ember_home() -> Path:
+    """EMBER_HOME if set, else the user data dir (the same rule as the platform settings)."""
+    if os.environ.get("EMBER_HOME"):
+        return Path(os.environ["EMBER_HOME"]).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("ember"))
+
+
+def models_dir() -> Path:
+    return ember_home() / "models"
+
+
+def resolve_model(name_or_path: str | Path) -> Path:
+    """A checkpoint directory given either its path or its name under EMBER_HOME/models."""
+    for candidate in (Path(name_or_path).expanduser(), models_dir() / str(name_or_path)):
+        if (candidate / CONFIG_FILE).is_file():
+            return candidate
+    raise FileNotFoundError(
+        f"no Ember model {str(name_or_path)!r}: not a checkpoint directory and not in {models_dir()}"
+    )
+
+
+def quantization_of(model: nn.Module) -> tuple[str | None, int]:
+    for module in model.modules():
+        if isinstance(module, Int8Linear):
+            return "int8", 0
+        if isinstance(module, Int4Linear):
+            return "int4", module.group_size
+    return None, 0
+
+
+def save_model(model: Transformer, directory: Path, tokenizer=None) -> Path:
+    """Write ``model`` (fp32 or quantized) and optionally its tokenizer into ``directory``."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    if isinstance(model.lm_head, nn.Linear) and model.lm_head.weight is model.tok_emb.weight:
+        del state["lm_head.weight"]  # tied: stored once as tok_emb.weight
+    mode, group_size = quantization_of(model)
+    metadata = {"format": "ember", "quantization": mode or "none", "group_size": str(group_size)}
+    save_file(state, str(directory / WEIGHTS_FILE), metadata=metadata)
+    model.config.save(directory / CONFIG_FILE)
+    if tokenizer is not None:
+        tokenizer.save(directory / TOKENIZER_FILE)
+    return directory
+
+
+def model_from_state(
+    config: ModelConfig, state: dict[str, torch.Tensor], quantization: tuple[str, int] | None = None
+) -> Transformer:
+    """A Transformer that takes over ``state``'s tensors (no copy); lm_head may be absent if tied."""
+    with torch.device("meta"):
+        model = Transformer(config)
+    if quantization is not None:
+        empty_quantized(model, *quantization)
+    if "lm_head.weight" not in state and isinstance(model.lm_head, nn.Linear):
+        state = {**state, "lm_head.weight": state["tok_emb.weight"]}
+    model.load_state_dict(state, strict=True, assign=True)
+    model.rope_cos, model.rope_sin = Transformer.rope_tables(config)
+    if isinstance(model.lm_head, nn.Linear) and config.tie_embeddings:
+        model.lm_head.weight = model.tok_emb.weight
+    return model
+
+
+def load_model(
+    directory: Path, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32
+) -> Transformer:
+    """Load the checkpoint in ``directory`` for inference on ``device`` in ``dtype``."""
+    directory = Path(directory)
+    config = ModelConfig.load(directory / CONFIG_FILE)
+    with safe_open(str(directory / WEIGHTS_FILE), framework="pt") as handle:
+        metadata = handle.metadata() or {}
+    mode = metadata.get("quantization", "none")
+    state = load_file(str(directory / WEIGHTS_FILE))
+    model = model_from_state(config, state, None if mode == "none" else (mode, int(metadata["group_size"])))
+    model = model.to(device)
+    for param in model.parameters():
+        if param.is_floating_point():
+            param.data = param.data.to(dtype)
+    prepare_quantized(model, dtype)
+    return model.eval().requires_grad_(False)
+
+
+def load_tokenizer(directory: Path):
+    """The checkpoint's tokenizer (ember.llm.tokenizer.Tokenizer)."""
+    from ember.llm.tokenizer import Tokenizer
+
+    return Tokenizer.load(Path(directory) / TOKENIZER_FILE)

@@ -1,0 +1,189 @@
+"""The inference engine: batched prefill, then decode with a preallocated KV cache.
+
+Rows of a batch keep their own lengths (no left padding): prompts are right-padded for prefill,
+and each row then decodes at its own position. On CUDA the decode step has a static shape
+(whole cache read, masked) so ``torch.compile(mode="reduce-overhead")`` can capture it as a
+CUDA graph, and tokens are copied to the host once per ``sync_every`` steps, not per token.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from ember.llm.kv_cache import KVCache
+from ember.llm.model import Transformer
+from ember.llm.sampling import SamplingParams, sample
+from ember.llm.stopping import SequenceText
+
+
+@dataclass
+class Generation:
+    """One finished sequence."""
+
+    text: str
+    token_ids: list[int]
+    prompt_tokens: int
+    finish_reason: str  # "stop" (stop token or string) or "length"
+    logprobs: list[float] | None = None
+
+
+@dataclass
+class StreamChunk:
+    """Text released since the previous chunk of a streamed sequence."""
+
+    text: str
+    token_ids: list[int]
+    logprobs: list[float] | None = None
+    finish_reason: str | None = None
+
+
+def configure_cpu_threads() -> int:
+    """Use every core this process may run on (EMBER_NUM_THREADS overrides)."""
+    wanted = os.environ.get("EMBER_NUM_THREADS")
+    count = int(wanted) if wanted else len(os.sched_getaffinity(0))
+    torch.set_num_threads(max(1, count))
+    return torch.get_num_threads()
+
+
+class Engine:
+    """Generates text from a loaded model and its tokenizer (ember.llm.tokenizer contract)."""
+
+    def __init__(self, model: Transformer, tokenizer, compile_decode: bool = False) -> None:
+        self.model = model
+        self.tokenizer = tokenizer
+        self.device = next(model.parameters()).device
+        self.dtype = next(p for p in model.parameters() if p.is_floating_point()).dtype
+        self.static_decode = self.device.type == "cuda"
+        self.sync_every = 16 if self.device.type == "cuda" else 1
+        if self.device.type == "cpu":
+            configure_cpu_threads()
+        self._decode = self._decode_step
+        if compile_decode:
+            mode = "reduce-overhead" if self.device.type == "cuda" else None
+            self._decode = torch.compile(self._decode_step, mode=mode, fullgraph=True)
+
+    @classmethod
+    def load(
+        cls, name_or_path: str | Path, device: str | None = None, dtype: torch.dtype | None = None
+    ) -> Engine:
+        """Engine for a checkpoint directory or a model name under EMBER_HOME/models.
+
+        Defaults: CUDA with bf16 and a compiled decode step when a GPU is present, else CPU fp32.
+        """
+        from ember.llm.checkpoint import load_model, load_tokenizer, resolve_model
+
+        directory = resolve_model(name_or_path)
+        device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        dtype = dtype or (torch.bfloat16 if device.startswith("cuda") else torch.float32)
+        model = load_model(directory, device=device, dtype=dtype)
+        return cls(model, load_tokenizer(directory), compile_decode=device.startswith("cuda"))
+
+    # -- public API ---------------------------------------------------------------------------
+
+    def generate(
+        self, prompts: list[str] | list[list[int]], params: SamplingParams | None = None
+    ) -> list[Generation]:
+        """Complete every prompt (text, or token ids) as one batch."""
+        params = params or SamplingParams()
+        ids = [self._encode(p) for p in prompts]
+        texts = [self._sequence_text(params) for _ in ids]
+        tokens: list[list[int]] = [[] for _ in ids]
+        logprobs: list[list[float]] = [[] for _ in ids]
+        for row, token, logprob in self._tokens(ids, params, texts):
+            tokens[row].append(token)
+            logprobs[row].append(logprob)
+            texts[row].push(token)
+        for text in texts:
+            text.finish("length")
+        return [
+            Generation(t.text, tok, len(p), t.finish_reason, lp if params.logprobs else None)
+            for t, tok, p, lp in zip(texts, tokens, ids, logprobs, strict=True)
+        ]
+
+    def stream(self, prompt: str | list[int], params: SamplingParams | None = None) -> Iterator[StreamChunk]:
+        """Yield text as it is generated; the last chunk carries the finish reason."""
+        params = params or SamplingParams()
+        text = self._sequence_text(params)
+        for _, token, logprob in self._tokens([self._encode(prompt)], params, [text]):
+            delta = text.push(token)
+            lp = [logprob] if params.logprobs else None
+            yield StreamChunk(delta, [token], lp, text.finish_reason)
+            if text.finish_reason:
+                return
+        yield StreamChunk(text.finish("length"), [], [] if params.logprobs else None, "length")
+
+    # -- internals ----------------------------------------------------------------------------
+
+    def _encode(self, prompt: str | list[int]) -> list[int]:
+        ids = self.tokenizer.encode(prompt) if isinstance(prompt, str) else list(prompt)
+        if not ids:
+            raise ValueError("prompt is empty: at least one token is needed to start generation")
+        return ids
+
+    def _sequence_text(self, params: SamplingParams) -> SequenceText:
+        stop_ids = self.tokenizer.eos_ids if params.stop_token_ids is None else params.stop_token_ids
+        return SequenceText(self.tokenizer.stream_decoder(), params.stop, set(stop_ids))
+
+    def _decode_step(
+        self, tokens: torch.Tensor, positions: torch.Tensor, cache: KVCache, kv_len: int | None
+    ) -> torch.Tensor:
+        return self.model(tokens, positions, cache, kv_len=kv_len)[:, -1]
+
+    @torch.inference_mode()
+    def _tokens(
+        self, prompts: list[list[int]], params: SamplingParams, texts: list[SequenceText]
+    ) -> Iterator[tuple[int, int, float]]:
+        """Yield (row, token, logprob) in order until every row has finished or hit max_tokens."""
+        lengths = [len(p) for p in prompts]
+        batch, longest = len(prompts), max(lengths)
+        max_len = min(longest + params.max_tokens, self.model.config.max_seq_len)
+        if longest >= max_len:
+            raise ValueError(
+                f"prompt of {longest} tokens leaves no room in the context of {self.model.config.max_seq_len}"
+            )
+        steps = max_len - longest
+        cache = KVCache(self.model.config, batch, max_len, self.dtype, self.device)
+        padded = torch.zeros(batch, longest, dtype=torch.long)
+        for row, ids in enumerate(prompts):
+            padded[row, : len(ids)] = torch.tensor(ids)
+        padded = padded.to(self.device)
+        lengths_t = torch.tensor(lengths, device=self.device)
+        seen = None
+        if params.repetition_penalty != 1.0:
+            seen = torch.zeros(batch, self.model.config.vocab_size, dtype=torch.bool, device=self.device)
+            for row, ids in enumerate(prompts):
+                seen[row, ids] = True
+        generator = None
+        if params.seed is not None:
+            generator = torch.Generator(device=self.device).manual_seed(params.seed)
+
+        # Prefill: right padding is harmless because masking is causal by absolute position.
+        logits = self.model(padded, cache=cache, kv_len=longest, logits_index=lengths_t - 1)[:, -1]
+        positions = lengths_t.unsqueeze(1)
+        pending_tokens, pending_logprobs = [], []
+        for step in range(steps):
+            token, logprob = sample(logits, params, seen, generator)
+            pending_tokens.append(token)
+            pending_logprobs.append(logprob)
+            if seen is not None:
+                seen[torch.arange(batch, device=self.device), token] = True
+            last = step == steps - 1
+            if len(pending_tokens) == self.sync_every or last:
+                # One host copy per chunk; tokens after a row's stop are dropped here.
+                chunk = torch.stack(pending_tokens, 1).tolist()
+                chunk_lp = torch.stack(pending_logprobs, 1).tolist()
+                pending_tokens, pending_logprobs = [], []
+                for i in range(len(chunk[0])):
+                    for row in range(batch):
+                        if texts[row].finish_reason is None:
+                            yield row, chunk[row][i], chunk_lp[row][i]
+                if all(t.finish_reason for t in texts) or last:
+                    return
+            kv_len = None if self.static_decode else longest + step + 1
+            logits = self._decode(token.unsqueeze(1), positions, cache, kv_len)
+            positions = positions + 1

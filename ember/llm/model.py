@@ -1,0 +1,177 @@
+"""A Llama-style decoder: RMSNorm, RoPE, SwiGLU, grouped-query attention, optional QK-norm.
+
+Positions are given per row, so one batch can hold sequences at different offsets (no left
+padding): attention masks key j for a query at absolute position p unless j <= p.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ember.llm.config import ModelConfig
+from ember.llm.kv_cache import KVCache
+
+
+class RMSNorm(nn.Module):
+    def __init__(self, dim: int, eps: float) -> None:
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # Normalise in fp32 so bf16 activations keep their precision (as HF Llama does).
+        xf = x.float()
+        xf = xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + self.eps)
+        return self.weight * xf.to(x.dtype)
+
+
+def rope_inv_freq(config: ModelConfig) -> torch.Tensor:
+    """Inverse frequencies of RoPE, with HF's "linear" and "llama3" scaling rules."""
+    dim = config.head_dim
+    inv_freq = 1.0 / (config.rope_theta ** (torch.arange(0, dim, 2, dtype=torch.float64, device="cpu") / dim))
+    scaling = config.rope_scaling
+    if not scaling:
+        return inv_freq.float()
+    kind = scaling.get("type") or scaling.get("rope_type")
+    factor = float(scaling["factor"])
+    if kind == "linear":
+        return (inv_freq / factor).float()
+    if kind == "llama3":
+        low, high = float(scaling["low_freq_factor"]), float(scaling["high_freq_factor"])
+        old_len = float(scaling["original_max_position_embeddings"])
+        wavelen = 2 * math.pi / inv_freq
+        smooth = (old_len / wavelen - low) / (high - low)
+        blended = (1 - smooth) * inv_freq / factor + smooth * inv_freq
+        out = torch.where(wavelen > old_len / low, inv_freq / factor, inv_freq)
+        is_mid = (wavelen <= old_len / low) & (wavelen >= old_len / high)
+        return torch.where(is_mid, blended, out).float()
+    raise ValueError(f"rope_scaling type {kind!r} is not supported (use 'linear' or 'llama3')")
+
+
+def rotate_half(x: torch.Tensor) -> torch.Tensor:
+    half = x.shape[-1] // 2
+    return torch.cat((-x[..., half:], x[..., :half]), dim=-1)
+
+
+class Attention(nn.Module):
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.n_heads, self.n_kv_heads, self.head_dim = config.n_heads, config.n_kv_heads, config.head_dim
+        self.wq = nn.Linear(config.d_model, config.n_heads * self.head_dim, bias=False)
+        self.wk = nn.Linear(config.d_model, config.n_kv_heads * self.head_dim, bias=False)
+        self.wv = nn.Linear(config.d_model, config.n_kv_heads * self.head_dim, bias=False)
+        self.wo = nn.Linear(config.n_heads * self.head_dim, config.d_model, bias=False)
+        self.q_norm = RMSNorm(self.head_dim, config.norm_eps) if config.qk_norm else None
+        self.k_norm = RMSNorm(self.head_dim, config.norm_eps) if config.qk_norm else None
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        cos: torch.Tensor,
+        sin: torch.Tensor,
+        mask: torch.Tensor | None,
+        positions: torch.Tensor,
+        cache: KVCache | None,
+        layer: int,
+        kv_len: int | None,
+    ) -> torch.Tensor:
+        b, t, _ = x.shape
+        q = self.wq(x).view(b, t, self.n_heads, self.head_dim)
+        k = self.wk(x).view(b, t, self.n_kv_heads, self.head_dim)
+        v = self.wv(x).view(b, t, self.n_kv_heads, self.head_dim)
+        if self.q_norm is not None:
+            q, k = self.q_norm(q), self.k_norm(k)
+        q = q * cos + rotate_half(q) * sin
+        k = k * cos + rotate_half(k) * sin
+        if cache is not None:
+            k, v = cache.update(layer, positions, k, v, kv_len)
+        else:
+            k, v = k.transpose(1, 2), v.transpose(1, 2)
+        out = F.scaled_dot_product_attention(
+            q.transpose(1, 2), k, v, attn_mask=mask, enable_gqa=self.n_heads != self.n_kv_heads
+        )
+        return self.wo(out.transpose(1, 2).reshape(b, t, -1))
+
+
+class FeedForward(nn.Module):
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.w_gate = nn.Linear(config.d_model, config.ffn_dim, bias=False)
+        self.w_up = nn.Linear(config.d_model, config.ffn_dim, bias=False)
+        self.w_down = nn.Linear(config.ffn_dim, config.d_model, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.w_down(F.silu(self.w_gate(x)) * self.w_up(x))
+
+
+class Block(nn.Module):
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.attn_norm = RMSNorm(config.d_model, config.norm_eps)
+        self.attn = Attention(config)
+        self.ffn_norm = RMSNorm(config.d_model, config.norm_eps)
+        self.ffn = FeedForward(config)
+
+    def forward(self, x, cos, sin, mask, positions, cache, layer, kv_len) -> torch.Tensor:
+        x = x + self.attn(self.attn_norm(x), cos, sin, mask, positions, cache, layer, kv_len)
+        return x + self.ffn(self.ffn_norm(x))
+
+
+class Transformer(nn.Module):
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.tok_emb = nn.Embedding(config.vocab_size, config.d_model)
+        self.layers = nn.ModuleList(Block(config) for _ in range(config.n_layers))
+        self.norm = RMSNorm(config.d_model, config.norm_eps)
+        self.lm_head = nn.Linear(config.d_model, config.vocab_size, bias=False)
+        if config.tie_embeddings:
+            self.lm_head.weight = self.tok_emb.weight
+        cos, sin = self.rope_tables(config)
+        self.register_buffer("rope_cos", cos, persistent=False)
+        self.register_buffer("rope_sin", sin, persistent=False)
+
+    @staticmethod
+    def rope_tables(config: ModelConfig) -> tuple[torch.Tensor, torch.Tensor]:
+        """cos and sin of every (position, rotary dim), in HF's rotate-half layout."""
+        positions = torch.arange(config.max_seq_len, dtype=torch.float32, device="cpu")
+        freqs = torch.outer(positions, rope_inv_freq(config))
+        angles = torch.cat((freqs, freqs), dim=-1)
+        return angles.cos(), angles.sin()
+
+    def forward(
+        self,
+        tokens: torch.Tensor,
+        positions: torch.Tensor | None = None,
+        cache: KVCache | None = None,
+        kv_len: int | None = None,
+        logits_index: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Logits for ``tokens`` (B, T) at absolute ``positions`` (B, T), default 0..T-1.
+
+        With a cache, keys/values are written at ``positions`` and attention reads the first
+        ``kv_len`` cache slots (all of them when None: the static shape CUDA graphs want).
+        ``logits_index`` (B,) picks one position per row, so prefill skips the LM head elsewhere.
+        """
+        b, t = tokens.shape
+        if positions is None:
+            positions = torch.arange(t, device=tokens.device).expand(b, t)
+        x = self.tok_emb(tokens)
+        cos = self.rope_cos[positions].unsqueeze(2).to(x.dtype)
+        sin = self.rope_sin[positions].unsqueeze(2).to(x.dtype)
+        keys = kv_len if cache is not None and kv_len is not None else None
+        if cache is None:
+            keys = t
+        elif keys is None:
+            keys = cache.max_len
+        # Causal by absolute position; stale cache slots past a row's position stay hidden.
+        mask = (torch.arange(keys, device=tokens.device) <= positions.unsqueeze(-1)).unsqueeze(1)
+        for i, block in enumerate(self.layers):
+            x = block(x, cos, sin, mask, positions, cache, i, kv_len)
+        if logits_index is not None:
+            x = x[torch.arange(b, device=x.device), logits_index].unsqueeze(1)
+        return self.lm_head(self.norm(x)).float()

@@ -1,0 +1,181 @@
+"""Weight-only quantization of the linear layers: int8 per output channel, int4 groupwise.
+
+Quantized weights are stored in a portable layout (int8 rows; int4 packed two per byte with a
+scale and minimum per group) and converted at load time to the layout of torch's fused kernels
+(``_weight_int8pack_mm``, ``_weight_int4pack_mm_for_cpu`` / ``_weight_int4pack_mm``) when the
+running torch has them and they reproduce the dequantized result; otherwise the layer
+dequantizes on the fly.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+MODES = ("int8", "int4")
+
+
+def _kernel_agrees(kernel_out: torch.Tensor, reference: torch.Tensor) -> bool:
+    scale = reference.abs().max().clamp(min=1e-6)
+    return bool(((kernel_out.float() - reference.float()).abs().max() / scale) < 1e-2)
+
+
+class Int8Linear(nn.Module):
+    """y = x @ (int8 weight * per-row scale)^T."""
+
+    def __init__(self, in_features: int, out_features: int) -> None:
+        super().__init__()
+        self.in_features, self.out_features = in_features, out_features
+        self.register_buffer("weight", torch.zeros(out_features, in_features, dtype=torch.int8))
+        self.register_buffer("scales", torch.ones(out_features))
+        self.use_kernel = False
+
+    @classmethod
+    def from_linear(cls, linear: nn.Linear) -> Int8Linear:
+        w = linear.weight.detach().float()
+        layer = cls(w.shape[1], w.shape[0])
+        scales = (w.abs().amax(dim=1) / 127).clamp(min=1e-8)
+        layer.weight.copy_(torch.round(w / scales[:, None]).clamp(-127, 127).to(torch.int8))
+        layer.scales.copy_(scales)
+        return layer
+
+    def dequantized(self) -> torch.Tensor:
+        return self.weight.float() * self.scales[:, None]
+
+    def prepare(self, dtype: torch.dtype) -> None:
+        """Pick the fused kernel if this torch has one that matches the reference math."""
+        self.scales = self.scales.to(dtype)
+        self.use_kernel = False
+        if hasattr(torch.ops.aten, "_weight_int8pack_mm") and self.weight.device.type == "cpu":
+            probe = torch.randn(2, self.in_features, dtype=dtype, device=self.weight.device)
+            try:
+                out = torch.ops.aten._weight_int8pack_mm(probe, self.weight, self.scales)
+            except RuntimeError:
+                return
+            self.use_kernel = _kernel_agrees(out, probe.float() @ self.dequantized().T)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.use_kernel:
+            flat = x.reshape(-1, self.in_features)
+            return torch.ops.aten._weight_int8pack_mm(flat, self.weight, self.scales).view(
+                *x.shape[:-1], self.out_features
+            )
+        # Under torch.compile this fuses the convert into the matmul's prologue/epilogue.
+        return F.linear(x, self.weight.to(x.dtype)) * self.scales.to(x.dtype)
+
+
+class Int4Linear(nn.Module):
+    """Asymmetric 4-bit groupwise weights: w = q * scale + minimum, q in 0..15, two q per byte."""
+
+    def __init__(self, in_features: int, out_features: int, group_size: int = 32) -> None:
+        super().__init__()
+        if in_features % group_size or group_size % 2:
+            raise ValueError(f"in_features {in_features} is not a multiple of group_size {group_size}")
+        self.in_features, self.out_features, self.group_size = in_features, out_features, group_size
+        groups = in_features // group_size
+        self.register_buffer("packed", torch.zeros(out_features, in_features // 2, dtype=torch.uint8))
+        self.register_buffer("scales", torch.ones(out_features, groups))
+        self.register_buffer("mins", torch.zeros(out_features, groups))
+        self.kernel: str | None = None
+
+    @classmethod
+    def from_linear(cls, linear: nn.Linear, group_size: int = 32) -> Int4Linear:
+        w = linear.weight.detach().float()
+        layer = cls(w.shape[1], w.shape[0], group_size)
+        grouped = w.reshape(w.shape[0], -1, group_size)
+        lo, hi = grouped.amin(-1), grouped.amax(-1)
+        scales = ((hi - lo) / 15).clamp(min=1e-8)
+        q = torch.round((grouped - lo[..., None]) / scales[..., None]).clamp(0, 15).to(torch.uint8)
+        q = q.reshape(w.shape)
+        layer.packed.copy_(q[:, 0::2] | (q[:, 1::2] << 4))
+        layer.scales.copy_(scales)
+        layer.mins.copy_(lo)
+        return layer
+
+    def unpacked(self) -> torch.Tensor:
+        """The 4-bit codes as an (out, in) uint8 tensor."""
+        low, high = self.packed & 0x0F, self.packed >> 4
+        return torch.stack((low, high), dim=-1).reshape(self.out_features, self.in_features)
+
+    def dequantized(self, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+        q = self.unpacked().to(dtype).reshape(self.out_features, -1, self.group_size)
+        w = q * self.scales.to(dtype)[..., None] + self.mins.to(dtype)[..., None]
+        return w.reshape(self.out_features, self.in_features)
+
+    def prepare(self, dtype: torch.dtype) -> None:
+        """Convert to the fused kernel's layout (tinygemm convention: (q - 8) * scale + zero)."""
+        self.kernel = None
+        device = self.packed.device
+        zeros = self.mins + 8 * self.scales
+        scales_and_zeros = torch.stack((self.scales, zeros), dim=-1).transpose(0, 1).contiguous().to(dtype)
+        try:
+            if device.type == "cpu" and hasattr(torch.ops.aten, "_weight_int4pack_mm_for_cpu"):
+                self.kernel_weight = torch.ops.aten._convert_weight_to_int4pack_for_cpu(
+                    self.unpacked().to(torch.int32), 1
+                )
+                kernel = "cpu"
+            elif device.type == "cuda" and hasattr(torch.ops.aten, "_weight_int4pack_mm"):
+                q = self.unpacked()
+                self.kernel_weight = torch.ops.aten._convert_weight_to_int4pack(
+                    (q[:, 0::2] << 4 | q[:, 1::2]).contiguous(), 8
+                )
+                kernel = "cuda"
+            else:
+                return
+            self.scales_and_zeros = scales_and_zeros
+            self.kernel = kernel
+            probe = torch.randn(2, self.in_features, dtype=dtype, device=device)
+            ok = _kernel_agrees(self._kernel_mm(probe), probe.float() @ self.dequantized().T)
+        except RuntimeError:
+            ok = False
+        if not ok:
+            self.kernel = None
+
+    def _kernel_mm(self, flat: torch.Tensor) -> torch.Tensor:
+        if self.kernel == "cpu":
+            op = torch.ops.aten._weight_int4pack_mm_for_cpu
+        else:
+            op = torch.ops.aten._weight_int4pack_mm
+        return op(flat, self.kernel_weight, self.group_size, self.scales_and_zeros)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.kernel is not None:
+            flat = x.reshape(-1, self.in_features)
+            return self._kernel_mm(flat).view(*x.shape[:-1], self.out_features)
+        return F.linear(x, self.dequantized(x.dtype))
+
+
+def quantized_linears(model: nn.Module):
+    """(parent, attribute name, linear) for every linear layer that quantization replaces."""
+    for parent in list(model.modules()):
+        for name, child in list(parent.named_children()):
+            if isinstance(child, nn.Linear):
+                yield parent, name, child
+
+
+def quantize_model(model: nn.Module, mode: str, group_size: int = 32) -> nn.Module:
+    """Replace every linear layer (LM head included) with its quantized form, in place."""
+    if mode not in MODES:
+        raise ValueError(f"quantization mode {mode!r} is not one of {MODES}")
+    for parent, name, linear in quantized_linears(model):
+        if mode == "int8":
+            setattr(parent, name, Int8Linear.from_linear(linear))
+        else:
+            setattr(parent, name, Int4Linear.from_linear(linear, group_size))
+    return model
+
+
+def empty_quantized(model: nn.Module, mode: str, group_size: int) -> nn.Module:
+    """Swap in quantized layers of the right shapes, to be filled by load_state_dict."""
+    for parent, name, linear in quantized_linears(model):
+        out_f, in_f = linear.weight.shape
+        layer = Int8Linear(in_f, out_f) if mode == "int8" else Int4Linear(in_f, out_f, group_size)
+        setattr(parent, name, layer)
+    return model
+
+
+def prepare_quantized(model: nn.Module, dtype: torch.dtype) -> None:
+    for module in model.modules():
+        if isinstance(module, Int8Linear | Int4Linear):
+            module.prepare(dtype)

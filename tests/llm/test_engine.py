@@ -1,0 +1,70 @@
+"""Engine behaviour on the real SmolLM2 weights: batching, stopping, streaming, logprobs."""
+
+import math
+
+from ember.llm.engine import Engine
+from ember.llm.sampling import SamplingParams
+
+PROMPTS = [
+    "Water boils at",
+    "A short poem about the moon:\n",
+    "In 1969, the first humans to walk on the Moon were",
+    "List three primary colors:",
+]
+
+
+def test_batched_generation_equals_one_by_one(smollm2, smollm2_tokenizer):
+    engine = Engine(smollm2, smollm2_tokenizer)
+    params = SamplingParams(max_tokens=20, stop_token_ids=set())
+    batched = engine.generate(PROMPTS, params)
+    assert len({len(smollm2_tokenizer.encode(p)) for p in PROMPTS}) == len(PROMPTS)
+    for prompt, together in zip(PROMPTS, batched, strict=True):
+        alone = engine.generate([prompt], params)[0]
+        assert together.token_ids == alone.token_ids
+        assert together.text == alone.text
+
+
+def test_stop_string_truncates_and_stream_matches_generate(smollm2, smollm2_tokenizer):
+    engine = Engine(smollm2, smollm2_tokenizer)
+    full = engine.generate([PROMPTS[1]], SamplingParams(max_tokens=30, stop_token_ids=set()))[0].text
+    stop = full[10:14]
+    params = SamplingParams(max_tokens=30, stop=[stop], stop_token_ids=set())
+    result = engine.generate([PROMPTS[1]], params)[0]
+    assert result.finish_reason == "stop"
+    assert result.text == full[: full.index(stop)]
+    streamed = list(engine.stream(PROMPTS[1], params))
+    assert "".join(c.text for c in streamed) == result.text
+    assert streamed[-1].finish_reason == "stop"
+
+
+def test_max_tokens_and_logprobs(smollm2, smollm2_tokenizer):
+    engine = Engine(smollm2, smollm2_tokenizer)
+    result = engine.generate([PROMPTS[0]], SamplingParams(max_tokens=5, stop_token_ids=set(), logprobs=True))[
+        0
+    ]
+    assert result.finish_reason == "length"
+    assert len(result.token_ids) == len(result.logprobs) == 5
+    # Greedy picks the most likely token, whose probability is never tiny for this model.
+    assert all(-5 < lp <= 0 for lp in result.logprobs)
+    assert sum(math.exp(lp) for lp in result.logprobs) > 0.5
+
+
+def test_seeded_sampling_is_reproducible_and_varies_with_seed(smollm2, smollm2_tokenizer):
+    engine = Engine(smollm2, smollm2_tokenizer)
+
+    def run(seed):
+        params = SamplingParams(max_tokens=12, temperature=1.0, top_p=0.95, top_k=50, seed=seed)
+        return engine.generate([PROMPTS[1]], params)[0].token_ids
+
+    assert run(1) == run(1)
+    assert len({tuple(run(s)) for s in range(4)}) > 1
+
+
+def test_stop_token_ends_generation(smollm2, smollm2_tokenizer):
+    engine = Engine(smollm2, smollm2_tokenizer)
+    first = engine.generate([PROMPTS[0]], SamplingParams(max_tokens=3, stop_token_ids=set()))[0]
+    stopped = engine.generate(
+        [PROMPTS[0]], SamplingParams(max_tokens=10, stop_token_ids={first.token_ids[1]})
+    )[0]
+    assert stopped.finish_reason == "stop"
+    assert stopped.token_ids == first.token_ids[:2]

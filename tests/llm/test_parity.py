@@ -1,0 +1,37 @@
+"""Parity with HF transformers on SmolLM2-135M-Instruct (same GGUF, fp32 weights)."""
+
+import torch
+
+from ember.llm.engine import Engine
+from ember.llm.sampling import SamplingParams
+
+PROMPTS = [
+    "The capital of France is",
+    "def fibonacci(n):\n    ",
+    "Once upon a time, in a small village by the sea, there lived an old fisherman who",
+    "Les avions volent parce que",
+]
+
+
+def test_logits_match_hf_within_1e_3(smollm2, smollm2_tokenizer, hf_reference):
+    for prompt in PROMPTS:
+        ids = torch.tensor([smollm2_tokenizer.encode(prompt)])
+        with torch.inference_mode():
+            ours = smollm2(ids)
+            theirs = hf_reference(ids).logits
+        assert ours.shape == theirs.shape
+        assert (ours - theirs).abs().max().item() <= 1e-3, prompt
+
+
+def test_greedy_64_tokens_match_hf(smollm2, smollm2_tokenizer, hf_reference):
+    engine = Engine(smollm2, smollm2_tokenizer)
+    params = SamplingParams(max_tokens=64, stop_token_ids=set())
+    for prompt in PROMPTS[:3]:
+        ids = smollm2_tokenizer.encode(prompt)
+        ours = engine.generate([ids], params)[0].token_ids
+        with torch.inference_mode():
+            out = hf_reference.generate(
+                torch.tensor([ids]), max_new_tokens=64, do_sample=False, eos_token_id=None, pad_token_id=0
+            )
+        assert ours == out[0, len(ids) :].tolist(), prompt
+        assert len(ours) == 64
