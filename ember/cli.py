@@ -8,8 +8,20 @@ from __future__ import annotations
 
 import typer
 
+from ember.commands import admin, catalogue
+
 app = typer.Typer(no_args_is_help=True, help="Ember: self-hosted agentic RAG on its own LLM stack.")
+app.command("ingest")(catalogue.ingest)
+app.command("sample")(catalogue.sample)
+app.add_typer(catalogue.collections_app, name="collections")
+app.add_typer(catalogue.documents_app, name="documents")
+app.add_typer(admin.config_app, name="config")
+app.add_typer(admin.db_app, name="db")
 
 
 def main() -> None:
     app()
+
+
+if __name__ == "__main__":
+    main()

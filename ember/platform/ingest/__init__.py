@@ -1,0 +1,1 @@
+"""Ingestion: files → loaders → structured blocks → chunks → SQL rows (→ index hook)."""

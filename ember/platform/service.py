@@ -1,0 +1,163 @@
+"""The facade that the CLI, the HTTP API, the TUI and the evals call. Nothing else touches storage."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cached_property
+
+from sqlalchemy import func, select
+
+from ember.platform.db import Database
+from ember.platform.errors import ConflictError, InvalidInputError, NotFoundError
+from ember.platform.ingest.pipeline import FileResult, IngestHook, IngestOptions, IngestReport, IngestRun
+from ember.platform.ingest.sources import SourceError, resolve_sources
+from ember.platform.ingest.tokens import RegexTokenCounter, TokenCounter
+from ember.platform.models import Chunk, Collection, Document
+from ember.platform.settings import Settings, get_settings
+
+
+@dataclass(frozen=True)
+class CollectionSummary:
+    id: int
+    name: str
+    description: str
+    documents: int
+    chunks: int
+    tokens: int
+    chunk_size: int
+    chunk_overlap: int
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class DocumentSummary:
+    id: int
+    title: str
+    source_uri: str
+    mime_type: str
+    size_bytes: int
+    chunks: int
+    status: str
+    updated_at: datetime
+
+
+class EmberService:
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        token_counter: TokenCounter | None = None,
+        ingest_hook: IngestHook | None = None,
+    ) -> None:
+        self.settings = settings or get_settings()
+        self.token_counter = token_counter or RegexTokenCounter()
+        self.ingest_hook = ingest_hook
+
+    @cached_property
+    def db(self) -> Database:
+        return Database(self.settings.effective_database_url, self.settings.sqlite_busy_timeout_ms)
+
+    # --- ingestion -------------------------------------------------------------------------------
+    def ingest(
+        self,
+        path: str,
+        collection: str,
+        options: IngestOptions | None = None,
+        pattern: str | None = None,
+        on_file: Callable[[FileResult], None] | None = None,
+        on_start: Callable[[int], None] | None = None,
+    ) -> IngestReport:
+        if not collection.strip():
+            raise InvalidInputError("collection name must not be empty")
+        try:
+            sources = resolve_sources(path, pattern)
+        except SourceError as exc:
+            raise InvalidInputError(str(exc)) from exc
+        if on_start:
+            on_start(len(sources.files))
+        run = IngestRun(
+            self.db,
+            self.token_counter,
+            self.settings.max_file_bytes,
+            self.settings.chunk_size,
+            self.settings.chunk_overlap,
+            self.ingest_hook,
+        )
+        try:
+            return run.run(collection.strip(), sources, options or IngestOptions(), on_file)
+        except ValueError as exc:  # chunking parameters rejected before anything was stored
+            raise InvalidInputError(str(exc)) from exc
+
+    # --- collections -----------------------------------------------------------------------------
+    def _collection(self, session, name: str) -> Collection:  # noqa: ANN001
+        collection = session.scalar(select(Collection).where(Collection.name == name))
+        if collection is None:
+            raise NotFoundError(f"collection '{name}' does not exist")
+        return collection
+
+    def list_collections(self) -> list[CollectionSummary]:
+        with self.db.session() as session:
+            names = session.scalars(select(Collection.name).order_by(Collection.name)).all()
+        return [self.get_collection(name) for name in names]
+
+    def get_collection(self, name: str) -> CollectionSummary:
+        with self.db.session() as session:
+            collection = self._collection(session, name)
+            documents = session.scalar(select(func.count()).where(Document.collection_id == collection.id))
+            chunks, tokens = session.execute(
+                select(func.count(Chunk.id), func.coalesce(func.sum(Chunk.token_count), 0))
+                .join(Document, Chunk.document_id == Document.id)
+                .where(Document.collection_id == collection.id)
+            ).one()
+            return CollectionSummary(
+                id=collection.id,
+                name=collection.name,
+                description=collection.description,
+                documents=documents,
+                chunks=chunks,
+                tokens=int(tokens),
+                chunk_size=collection.chunk_size or self.settings.chunk_size,
+                chunk_overlap=collection.chunk_overlap
+                if collection.chunk_overlap is not None
+                else self.settings.chunk_overlap,
+                created_at=collection.created_at,
+            )
+
+    def delete_collection(self, name: str) -> None:
+        with self.db.session() as session:
+            session.delete(self._collection(session, name))
+
+    def rename_collection(self, old: str, new: str) -> None:
+        new = new.strip()
+        if not new:
+            raise InvalidInputError("the new collection name must not be empty")
+        with self.db.session() as session:
+            if session.scalar(select(Collection.id).where(Collection.name == new)) is not None:
+                raise ConflictError(f"collection '{new}' already exists")
+            self._collection(session, old).name = new
+
+    # --- documents -------------------------------------------------------------------------------
+    def list_documents(self, collection: str) -> list[DocumentSummary]:
+        with self.db.session() as session:
+            owner = self._collection(session, collection)
+            rows = session.execute(
+                select(Document, func.count(Chunk.id))
+                .outerjoin(Chunk, Chunk.document_id == Document.id)
+                .where(Document.collection_id == owner.id)
+                .group_by(Document.id)
+                .order_by(Document.source_uri)
+            ).all()
+            return [
+                DocumentSummary(
+                    id=d.id,
+                    title=d.title,
+                    source_uri=d.source_uri,
+                    mime_type=d.mime_type,
+                    size_bytes=d.size_bytes,
+                    chunks=n,
+                    status=d.status,
+                    updated_at=d.updated_at,
+                )
+                for d, n in rows
+            ]

@@ -1,0 +1,103 @@
+"""One settings object, read from EMBER_* environment variables and an optional TOML file.
+
+Precedence, highest first: environment, the TOML file (``EMBER_CONFIG`` or ``$EMBER_HOME/config.toml``),
+then the defaults below. ``describe_sources`` tells where each effective value came from.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+from pydantic import Field, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+ENV_PREFIX = "EMBER_"
+
+
+def default_home() -> Path:
+    return Path(os.environ.get("EMBER_HOME") or platformdirs.user_data_dir("ember"))
+
+
+def config_file_path() -> Path:
+    explicit = os.environ.get("EMBER_CONFIG")
+    return Path(explicit) if explicit else default_home() / "config.toml"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore")
+
+    home: Path = Field(default_factory=default_home, description="Ember's data directory")
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy URL; SQLite in EMBER_HOME when unset"
+    )
+    chunk_size: int = Field(default=384, gt=0, description="chunk budget in tokens")
+    chunk_overlap: int = Field(default=64, ge=0, description="tokens repeated between chunks")
+    max_file_mb: float = Field(default=200.0, gt=0, description="files larger than this are refused")
+    sqlite_busy_timeout_ms: int = Field(default=30_000, ge=0)
+
+    @field_validator("home", mode="after")
+    @classmethod
+    def _expand_home(cls, value: Path) -> Path:
+        return value.expanduser()
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.home / 'ember.db'}"
+
+    @property
+    def max_file_bytes(self) -> int:
+        return int(self.max_file_mb * 1024 * 1024)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml = TomlConfigSettingsSource(settings_cls, toml_file=config_file_path())
+        return (init_settings, env_settings, toml)
+
+
+def read_config_file() -> dict[str, Any]:
+    path = config_file_path()
+    if not path.exists():
+        return {}
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ValueError(f"config file {path} is not valid TOML: {exc}") from exc
+
+
+def describe_sources(settings: Settings) -> list[tuple[str, Any, str]]:
+    """(name, effective value, where it came from) for every setting."""
+    from_file = read_config_file()
+    rows = []
+    for name in Settings.model_fields:
+        env_name = ENV_PREFIX + name.upper()
+        if env_name in os.environ:
+            source = f"env {env_name}"
+        elif name in from_file:
+            source = f"file {config_file_path()}"
+        else:
+            source = "default"
+        rows.append((name, getattr(settings, name), source))
+    rows.append(("database_url (effective)", settings.effective_database_url, "derived"))
+    return rows
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,68 @@
+"""The real `ember` command line: exit codes and output."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+
+@pytest.fixture
+def ember(tmp_path):
+    env = os.environ | {"EMBER_HOME": str(tmp_path / "home"), "COLUMNS": "200"}
+    env.pop("EMBER_DATABASE_URL", None)
+
+    def run(*args):
+        return subprocess.run(
+            [sys.executable, "-m", "ember.cli", *args], env=env, capture_output=True, text=True
+        )
+
+    return run
+
+
+def test_ingest_exit_codes(ember, tmp_path):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.md").write_text("# A\n\nSome text.")
+    ok = ember("ingest", str(docs), "-c", "kb")
+    assert ok.returncode == 0, ok.stderr
+    assert "added" in ok.stdout and "Ingested into 'kb'" in ok.stdout
+
+    (docs / "bad.txt").write_bytes(b"\xc3\x28")
+    partial = ember("ingest", str(docs), "-c", "kb")
+    assert partial.returncode == 1
+    assert "bad.txt: not valid UTF-8" in partial.stdout
+
+    missing = ember("ingest", str(tmp_path / "nope"), "-c", "kb")
+    assert missing.returncode == 2
+    assert "no such file or folder" in missing.stderr
+
+    bad_overlap = ember("ingest", str(docs), "-c", "kb", "--chunk-size", "100", "--overlap", "90")
+    assert bad_overlap.returncode == 2 and "overlap must be" in bad_overlap.stderr
+    assert ember("ingest", str(docs)).returncode == 2  # missing -c is a usage error
+
+
+def test_collections_and_documents_commands(ember, tmp_path):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "guide.md").write_text("# Guide\n\nHello.")
+    assert ember("ingest", str(docs), "-c", "kb").returncode == 0
+    listing = ember("collections", "list")
+    assert "kb" in listing.stdout
+    assert "guide.md" in ember("documents", "list", "-c", "kb").stdout
+    assert ember("collections", "rename", "kb", "manuals").returncode == 0
+    assert "manuals" in ember("collections", "show", "manuals").stdout
+    missing = ember("collections", "show", "kb")
+    assert missing.returncode == 1 and "collection 'kb' does not exist" in missing.stderr
+    assert ember("collections", "delete", "manuals", "--yes").returncode == 0
+    assert "manuals" not in ember("collections", "list").stdout
+
+
+def test_config_show_names_sources(ember, tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "config.toml").write_text("chunk_size = 256\n")
+    shown = ember("config", "show").stdout
+    assert "env EMBER_HOME" in shown
+    assert "256" in shown and f"file {home / 'config.toml'}" in shown
+    assert "revision 0001" in ember("db", "upgrade").stdout
