@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import typer
 
-from ember.commands import admin, catalogue
+from ember.commands import admin, catalogue, index, retrieval, search
+from ember.commands import eval as eval_commands
 
 app = typer.Typer(no_args_is_help=True, help="Ember: self-hosted agentic RAG on its own LLM stack.")
 app.command("ingest")(catalogue.ingest)
@@ -17,6 +18,10 @@ app.add_typer(catalogue.collections_app, name="collections")
 app.add_typer(catalogue.documents_app, name="documents")
 app.add_typer(admin.config_app, name="config")
 app.add_typer(admin.db_app, name="db")
+app.command("search")(search.search)
+app.add_typer(index.app, name="index")
+app.add_typer(retrieval.app, name="retrieval")
+app.add_typer(eval_commands.app, name="eval")
 
 
 def main() -> None:

@@ -88,8 +88,10 @@ class DenseIndex:
             inner = faiss.IndexHNSWFlat(self.dim, 32, faiss.METRIC_INNER_PRODUCT)
             inner.hnsw.efSearch = 64
         else:
-            nlist = max(1, int(4 * math.sqrt(len(training))))
-            inner = faiss.IndexIVFFlat(faiss.IndexFlatIP(self.dim), nlist, faiss.METRIC_INNER_PRODUCT)
+            # ~4·sqrt(n) lists, but at least 39 training points per list as k-means wants.
+            nlist = max(1, min(int(4 * math.sqrt(len(training))), len(training) // 39))
+            quantizer = faiss.IndexFlatIP(self.dim)
+            inner = faiss.IndexIVFFlat(quantizer, self.dim, nlist, faiss.METRIC_INNER_PRODUCT)
             inner.train(training)
         return faiss.IndexIDMap2(inner)
 

@@ -12,7 +12,7 @@ from ember.retrieval.embedder import best_device
 
 
 class Reranker:
-    def __init__(self, model: str, batch_size: int = 32, max_length: int = 256) -> None:
+    def __init__(self, model: str, batch_size: int = 32, max_length: int | None = None) -> None:
         self.model_name = model
         self.batch_size = batch_size
         self._model = _load(model, max_length)
@@ -26,7 +26,7 @@ class Reranker:
 
 
 @lru_cache(maxsize=2)
-def _load(model: str, max_length: int):
+def _load(model: str, max_length: int | None):
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from sentence_transformers import CrossEncoder
 

@@ -116,6 +116,7 @@ def train_reranker(
     max_length: int = 256,
     heldout: float = 0.2,
     max_queries: int | None = None,
+    max_heldout: int = 200,
     seed: int = 0,
     progress: Callable[[int, int, float], None] | None = None,
 ) -> TrainingReport:
@@ -133,6 +134,7 @@ def train_reranker(
     train, held = split_by_document(queries, heldout, seed)
     if max_queries is not None:
         train = random.Random(seed).sample(train, min(max_queries, len(train)))
+    held = random.Random(seed).sample(held, min(max_heldout, len(held)))
     pairs = [(q.text, q.positive, 1.0) for q in train] + [
         (q.text, n, 0.0) for q in train for n in q.negatives
     ]
@@ -170,9 +172,9 @@ def train_reranker(
             scheduler.step()
             optimizer.zero_grad()
             step += 1
-            report.losses.append(float(loss))
+            report.losses.append(loss.item())
             if progress:
-                progress(step, steps, float(loss))
+                progress(step, steps, report.losses[-1])
     net.eval()
     if held:
         _, report.after = evaluate(model, index, held)

@@ -120,7 +120,9 @@ class Retriever:
                     passages = [indexed_text(owner[cid].records[cid]) for cid, _ in head]
                     scores = self.reranker.scores(query, passages)
                     order = np.lexsort(([cid for cid, _ in head], -scores))
-                    stages["rerank"] = final = [(head[i][0], float(scores[i])) for i in order]
+                    stages["rerank"] = [(head[i][0], float(scores[i])) for i in order]
+                    # Past the reranked head the fused order continues, so k > rerank_top_n still works.
+                    final = stages["rerank"] + fused[len(head) :]
                     result.timings_ms["rerank"] = (time.perf_counter() - t0) * 1e3
         result.timings_ms["total"] = (time.perf_counter() - start) * 1e3
 

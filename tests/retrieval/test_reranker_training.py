@@ -1,0 +1,79 @@
+import numpy as np
+import pytest
+from sentence_transformers import CrossEncoder
+
+from ember.retrieval.collection_index import CollectionIndex, indexed_text
+from ember.retrieval.embedder import DEFAULT_EMBEDDING_MODEL
+from ember.retrieval.rerank import Reranker
+from ember.retrieval.reranker_training import mine_queries, train_reranker
+from ember.retrieval.retriever import RERANK_SKIPPED, Retriever
+from ember.retrieval.store import IndexStore
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, small_records, small_vectors):
+    home = tmp_path_factory.mktemp("home")
+    index = CollectionIndex(home / "indexes" / "pydoc")
+    index.upsert(small_records, vectors=small_vectors)
+    index.save()
+    steps = []
+    report = train_reranker(
+        index,
+        DEFAULT_EMBEDDING_MODEL,
+        home / "models" / "rerankers" / "tiny",
+        epochs=3,
+        batch_size=8,
+        learning_rate=1e-4,
+        max_length=64,
+        max_queries=16,
+        max_heldout=6,
+        progress=lambda step, total, loss: steps.append((step, total)),
+    )
+    return home, report, steps
+
+
+def test_mined_queries_have_positives_and_hard_negatives_from_other_documents(built_index):
+    queries = mine_queries(built_index)
+    records = built_index.records
+    assert {q.text for q in queries} >= {r.title for r in records.values()}
+    for q in queries:
+        assert len(q.negatives) == 3
+        assert all(records[n].document_id != q.document_id for n in q.negatives)
+        assert records[q.positive].document_id == q.document_id
+
+
+def test_trainer_runs_end_to_end_and_loss_goes_down(trained):
+    home, report, steps = trained
+    losses = np.array(report.losses)
+    quarter = max(1, len(losses) // 4)
+    assert losses[-quarter:].mean() < 0.8 * losses[:quarter].mean()
+    assert steps[-1][0] == steps[-1][1] == len(losses)
+    assert report.heldout_queries > 0 and set(report.after) == {"mrr@10", "ndcg@10"}
+    assert (home / "models" / "rerankers" / "tiny" / "config.json").exists()
+
+
+def test_pipeline_orders_the_fused_head_by_cross_encoder_score(trained, small_records):
+    home, _, _ = trained
+    model_dir = str(home / "models" / "rerankers" / "tiny")
+    retriever = Retriever(IndexStore(home / "indexes"), Reranker(model_dir))
+    query = "how are exceptions raised and caught"
+    hybrid = retriever.run(query, ["pydoc"], k=30, mode="hybrid")
+    reranked = retriever.run(query, ["pydoc"], k=8, mode="hybrid+rerank")
+    assert not reranked.notes and len(reranked.hits) == 8
+
+    head = [h.chunk_id for h in hybrid.hits]  # the fused top-30 the reranker sees
+    records = {r.chunk_id: r for r in small_records}
+    reference = CrossEncoder(model_dir).predict([(query, indexed_text(records[c])) for c in head])
+    expected = [head[i] for i in np.argsort(-reference, kind="stable")[:8]]
+    assert [h.chunk_id for h in reranked.hits] == expected
+    for rank, hit in enumerate(reranked.hits, start=1):
+        assert hit.stages["rerank"].rank == rank
+        assert hit.stages["fused"].rank == head.index(hit.chunk_id) + 1
+        assert hit.score == pytest.approx(hit.stages["rerank"].score)
+
+
+def test_without_a_reranker_the_stage_is_skipped_and_said(trained):
+    home, _, _ = trained
+    result = Retriever(IndexStore(home / "indexes")).run("exceptions", ["pydoc"], mode="hybrid+rerank")
+    assert result.notes == [RERANK_SKIPPED]
+    assert "rerank" not in result.hits[0].stages and result.hits[0].stages["fused"].rank == 1
