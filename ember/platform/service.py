@@ -83,6 +83,7 @@ class EmberService:
             self.settings.chunk_size,
             self.settings.chunk_overlap,
             self.ingest_hook,
+            self.settings.ingest_workers,
         )
         try:
             return run.run(collection.strip(), sources, options or IngestOptions(), on_file)

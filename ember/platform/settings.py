@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     chunk_overlap: int = Field(default=64, ge=0, description="tokens repeated between chunks")
     max_file_mb: float = Field(default=200.0, gt=0, description="files larger than this are refused")
     sqlite_busy_timeout_ms: int = Field(default=30_000, ge=0)
+    ingest_workers: int = Field(
+        default_factory=lambda: min(os.cpu_count() or 1, 4), ge=1, description="processes that load and chunk"
+    )
 
     @field_validator("home", mode="after")
     @classmethod

@@ -182,3 +182,19 @@ def test_collections_rename_and_delete(service, tmp_path):
         assert (
             session.scalar(select(func.count()).select_from(Chunk)) == service.get_collection("other").chunks
         )
+
+
+def test_worker_processes_store_exactly_what_one_process_stores(tmp_path, database_url):
+    from ember.platform.service import EmberService
+    from ember.platform.settings import Settings
+
+    corpus = write_corpus(tmp_path / "docs")
+    for i in range(10):
+        (corpus / f"extra{i}.md").write_text(f"# Extra {i}\n\n" + PARAGRAPH * (i + 5))
+    parallel = EmberService(Settings(home=tmp_path / "p", database_url=database_url, ingest_workers=2))
+    serial = EmberService(
+        Settings(home=tmp_path / "s", database_url=f"sqlite:///{tmp_path / 's.db'}", ingest_workers=1)
+    )
+    assert parallel.ingest(str(corpus), "kb").counts["added"] == 16
+    serial.ingest(str(corpus), "kb")
+    assert snapshot(parallel, "kb") == snapshot(serial, "kb")

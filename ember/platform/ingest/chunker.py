@@ -5,13 +5,14 @@ so its character span is exact. Chunks never cross a change of page, and start a
 (heading) unless the open chunk is still small, in which case neighbouring sections share a chunk and
 the chunk keeps their common heading path. Within a section, blocks are packed up to the token budget;
 a block larger than the budget is split between words. Consecutive chunks of one section overlap by
-about ``overlap`` tokens, always starting at a word boundary. A single "word" larger than the whole
+about ``overlap`` tokens, always starting at a word boundary. Each piece of text is counted once; a
+chunk's token count is the sum of its pieces and separators (exact for the word counter, within a
+few tokens for BPE). A single "word" larger than the whole
 budget (a long URL or base64 blob) is the only thing ever cut mid-word.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -19,7 +20,6 @@ from ember.platform.ingest.document import Block
 from ember.platform.ingest.tokens import TokenCounter
 
 SEPARATOR = "\n\n"
-_WORD = re.compile(r"\S+")
 
 
 @dataclass(frozen=True)
@@ -81,6 +81,7 @@ class Chunker:
         units: list[_Unit] = []
         offset, section = 0, -1
         previous_key = None
+        budget = self.chunk_size - self.overlap
         for block in blocks:
             key = (block.heading_path, block.page)
             if block.is_heading or key != previous_key:
@@ -90,76 +91,77 @@ class Chunker:
                 parts.append(SEPARATOR)
                 offset += len(SEPARATOR)
             parts.append(block.text)
-            budget = self.chunk_size - self.overlap
-            for start, end in self._split_long(block.text, budget):
-                tokens = self.counter.count_tokens(block.text[start:end])
+            for start, end, tokens in self._split_long(block.text, budget):
                 units.append(
                     _Unit(offset + start, offset + end, tokens, block.heading_path, block.page, section)
                 )
             offset += len(block.text)
         return "".join(parts), units
 
-    def _split_long(self, text: str, budget: int) -> list[tuple[int, int]]:
-        """Spans of ``text`` of at most ``budget`` tokens each, cut between words."""
-        if self.counter.count_tokens(text) <= budget:
-            return [(0, len(text))]
-        spans: list[tuple[int, int]] = []
-        start = end = None
-        used = 0
-        for word in _WORD.finditer(text):
-            tokens = self.counter.count_tokens(word.group())
-            if tokens > budget:  # one enormous "word": the only case cut by characters
-                if start is not None:
-                    spans.append((start, end))
-                    start, used = None, 0
-                step = max(1, len(word.group()) * budget // tokens)
-                spans.extend((i, min(i + step, word.end())) for i in range(word.start(), word.end(), step))
-                continue
-            if start is not None and used + tokens > budget:
-                spans.append((start, end))
-                start, used = None, 0
-            if start is None:
-                start = word.start()
-            end, used = word.end(), used + tokens
-        if start is not None:
-            spans.append((start, end))
-        return spans
+    def _split_long(self, text: str, budget: int) -> list[tuple[int, int, int]]:
+        """Spans of ``text`` of at most ``budget`` tokens each, cut between words, with their counts.
 
-    def _overlap_start(self, text: str, start: int, end: int) -> int:
-        """A word boundary in [start, end) about ``overlap`` tokens before ``end``."""
+        Each span's end is first estimated from the text's characters per token, then moved back to
+        a word boundary, then shrunk word by word in the rare case the estimate was too generous.
+        """
+        total = self.counter.count_tokens(text)
+        if total <= budget:
+            return [(0, len(text), total)]
+        chars_per_token = len(text) / total
+        spans: list[tuple[int, int, int]] = []
+        start = 0
+        while start < len(text):
+            end = min(len(text), start + max(1, int(budget * chars_per_token)))
+            if end < len(text):
+                boundary = text.rfind(" ", start, end + 1)
+                boundary = max(boundary, text.rfind("\n", start, end + 1))
+                if boundary > start:
+                    end = boundary  # else one word longer than the budget: cut it by characters
+            tokens = self.counter.count_tokens(text[start:end])
+            while tokens > budget:
+                boundary = max(text.rfind(" ", start, end), text.rfind("\n", start, end))
+                end = boundary if boundary > start else start + max(1, (end - start) * budget // tokens)
+                tokens = self.counter.count_tokens(text[start:end])
+            spans.append((start, end, tokens))
+            start = end
+            while start < len(text) and text[start].isspace():
+                start += 1
+        return [(a, b, n) for a, b, n in spans if n > 0 or text[a:b].strip()]
+
+    def _overlap_start(self, text: str, start: int, end: int, tokens: int) -> tuple[int, int]:
+        """A word start in [start, end) about ``overlap`` tokens before ``end``, and the tail's count."""
         if self.overlap == 0 or end <= start:
-            return end
-        span = text[start:end]
-        tokens = self.counter.count_tokens(span)
+            return end, 0
         if tokens <= self.overlap:
-            return start
-        position = len(span) - len(span) * self.overlap // tokens
-        while position > 0 and not span[position - 1].isspace():
-            position -= 1  # move back to the start of the word
-        while position < len(span) and self.counter.count_tokens(span[position:]) > self.overlap:
-            next_space = span.find(" ", position)
-            position = len(span) if next_space < 0 else next_space + 1
-        while position < len(span) and span[position].isspace():
+            return start, tokens
+        position = end - (end - start) * self.overlap // tokens
+        while position > start and not text[position - 1].isspace():
+            position -= 1  # back to the start of the word
+        tail = self.counter.count_tokens(text[position:end])
+        while tail > self.overlap and position < end:
+            following = text.find(" ", position, end)
+            position = end if following < 0 else following + 1
+            tail = self.counter.count_tokens(text[position:end])
+        while position < end and text[position].isspace():
             position += 1
-        return start + position if position < len(span) else end
+        return (position, tail) if position < end else (end, 0)
 
     def _pack(self, text: str, units: list[_Unit]) -> list[ChunkDraft]:
         chunks: list[ChunkDraft] = []
         current: list[_Unit] = []
-        lead = None  # overlap carried from the previous chunk of the same section
-        used = 0
+        lead: int | None = None  # start of the overlap carried from the previous chunk of the section
+        used = 0  # tokens in the open chunk, overlap included
+        separator = self.counter.count_tokens(SEPARATOR)
 
         def emit() -> None:
             nonlocal current, used, lead
             start = lead if lead is not None else current[0].start
-            end = current[-1].end
-            body = text[start:end]
             chunks.append(
                 ChunkDraft(
-                    text=body,
-                    token_count=self.counter.count_tokens(body),
+                    text=text[start : current[-1].end],
+                    token_count=used,
                     char_start=start,
-                    char_end=end,
+                    char_end=current[-1].end,
                     page=current[0].page,
                     heading_path=_common_prefix([u.heading_path for u in current]),
                 )
@@ -170,17 +172,18 @@ class Chunker:
             if current:
                 same_page = unit.page == current[-1].page
                 same_section = unit.section == current[-1].section
-                fits = used + unit.tokens <= self.chunk_size
+                fits = used + separator + unit.tokens <= self.chunk_size
                 if not same_page or (not same_section and (used >= self.small_section or not fits)):
                     emit()
                 elif not fits:
-                    previous_end = current[-1].end
                     previous_start = lead if lead is not None else current[0].start
+                    previous_end, previous_used = current[-1].end, used
                     emit()
-                    lead = self._overlap_start(text, previous_start, previous_end)
-                    used = self.counter.count_tokens(text[lead:previous_end])
-                    if lead >= previous_end or used + unit.tokens > self.chunk_size:
+                    lead, used = self._overlap_start(text, previous_start, previous_end, previous_used)
+                    if lead >= previous_end or used + separator + unit.tokens > self.chunk_size:
                         lead, used = None, 0
+            if current or lead is not None:
+                used += separator
             current.append(unit)
             used += unit.tokens
         if current:

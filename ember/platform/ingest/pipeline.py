@@ -9,11 +9,14 @@ is already stored.
 from __future__ import annotations
 
 import hashlib
+import multiprocessing
 import os
 import socket
 import time
-from collections import Counter
-from collections.abc import Callable, Sequence
+from collections import Counter, deque
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -22,8 +25,15 @@ from sqlalchemy import delete, insert, select
 
 from ember.platform.db import Database
 from ember.platform.ingest.chunker import Chunker
-from ember.platform.ingest.document import LoaderError, UnsupportedFile
+from ember.platform.ingest.document import UnsupportedFile
 from ember.platform.ingest.loaders import loader_for
+from ember.platform.ingest.prepare import (
+    FileResult,
+    PreparedFile,
+    init_worker,
+    prepare_file,
+    prepare_in_worker,
+)
 from ember.platform.ingest.sources import SourceSet
 from ember.platform.ingest.tokens import TokenCounter
 from ember.platform.models import Chunk, Collection, Document, IngestFileResult, IngestJob, utcnow
@@ -56,15 +66,6 @@ class IngestOptions:
     chunk_overlap: int | None = None
     delete_missing: bool = True
     json_fields: Sequence[str] = ()
-
-
-@dataclass(frozen=True)
-class FileResult:
-    source_uri: str
-    outcome: str
-    reason: str = ""
-    chunks: int = 0
-    size_bytes: int = 0
 
 
 @dataclass
@@ -111,7 +112,9 @@ class IngestRun:
         default_chunk_size: int,
         default_overlap: int,
         hook: IngestHook | None = None,
+        workers: int = 1,
     ) -> None:
+        self.workers = workers
         self.db = db
         self.counter = counter
         self.max_file_bytes = max_file_bytes
@@ -136,11 +139,20 @@ class IngestRun:
             if on_file:
                 on_file(result)
 
-        seen: set[str] = set()
+        known = self._known_documents(collection_id)
+        todo: list[Path] = []
         for path in sources.files:
-            source_uri = path.as_uri()
-            seen.add(source_uri)
-            record(self._ingest_file(collection_id, collection_name, path, chunker, options))
+            planned = self._plan(path, known, chunker.signature)
+            if planned is None:
+                todo.append(path)
+            else:
+                record(planned)
+        for prepared in self._prepare_all(todo, chunker, options):
+            if isinstance(prepared, FileResult):
+                record(prepared)
+            else:
+                record(self._store(collection_id, collection_name, prepared, chunker.signature))
+        seen = {path.as_uri() for path in sources.files}
         if options.delete_missing:
             for result in self._remove_missing(collection_id, collection_name, sources, seen):
                 record(result)
@@ -217,57 +229,88 @@ class IngestRun:
                 for r in report.results
             )
 
-    def _ingest_file(
-        self, collection_id: int, collection_name: str, path: Path, chunker: Chunker, options: IngestOptions
-    ) -> FileResult:
+    def _known_documents(self, collection_id: int) -> dict[str, tuple[str, str]]:
+        with self.db.session() as session:
+            rows = session.execute(
+                select(Document.source_uri, Document.content_hash, Document.chunker).where(
+                    Document.collection_id == collection_id
+                )
+            )
+            return {uri: (content_hash, signature) for uri, content_hash, signature in rows}
+
+    def _plan(self, path: Path, known: dict[str, tuple[str, str]], signature: str) -> FileResult | None:
+        """The result for a file that needs no loading (skipped, too big, unchanged), else None."""
         source_uri = path.as_uri()
         try:
-            loader = loader_for(path, options.json_fields)
+            loader_for(path)
             size = path.stat().st_size
             if size > self.max_file_bytes:
-                raise LoaderError(
+                return FileResult(
+                    source_uri,
+                    "failed",
                     f"{path.name}: {size / 2**20:.1f} MB is over the size limit of "
-                    f"{self.max_file_bytes / 2**20:.1f} MB (EMBER_MAX_FILE_MB)"
+                    f"{self.max_file_bytes / 2**20:.1f} MB (EMBER_MAX_FILE_MB)",
                 )
-            data = path.read_bytes()
-            content_hash = hashlib.sha256(data).hexdigest()
-            with self.db.session() as session:
-                existing = session.scalar(
-                    select(Document).where(
-                        Document.collection_id == collection_id, Document.source_uri == source_uri
-                    )
-                )
-                if (
-                    existing
-                    and existing.content_hash == content_hash
-                    and existing.chunker == chunker.signature
-                ):
+            if source_uri in known:
+                content_hash = hashlib.sha256(path.read_bytes()).hexdigest()
+                if known[source_uri] == (content_hash, signature):
                     return FileResult(source_uri, "unchanged", size_bytes=size)
-            loaded = loader(path, data)
-            text, drafts = chunker.chunk(loaded.blocks)
         except UnsupportedFile as exc:
             return FileResult(source_uri, "skipped", str(exc))
-        except (LoaderError, OSError) as exc:
-            return FileResult(source_uri, "failed", str(exc))
-        except Exception as exc:  # a loader bug on one odd file must not stop the others
-            return FileResult(source_uri, "failed", f"{path.name}: unexpected {type(exc).__name__}: {exc}")
+        except OSError as exc:
+            return FileResult(source_uri, "failed", f"{path.name}: {exc.strerror or exc}")
+        return None
 
+    def _prepare_all(
+        self, paths: list[Path], chunker: Chunker, options: IngestOptions
+    ) -> Iterator[PreparedFile | FileResult]:
+        """Load and chunk in worker processes when there is enough work, yielding in input order."""
+        if self.workers <= 1 or len(paths) < 2 * self.workers:
+            for path in paths:
+                yield prepare_file(path, chunker, options.json_fields)
+            return
+        # spawn, not fork: the parent may hold torch or database threads
+        context = multiprocessing.get_context("spawn")
+        done = 0
+        try:
+            with ProcessPoolExecutor(self.workers, context, initializer=init_worker, initargs=(chunker,)) as pool:
+                window: deque[Future] = deque()
+                for path in paths:
+                    window.append(pool.submit(prepare_in_worker, path, options.json_fields))
+                    if len(window) >= 4 * self.workers:
+                        result = window.popleft().result()
+                        done += 1
+                        yield result
+                while window:
+                    result = window.popleft().result()
+                    done += 1
+                    yield result
+        except BrokenProcessPool:  # workers could not start or died: finish in this process
+            for path in paths[done:]:
+                yield prepare_file(path, chunker, options.json_fields)
+
+    def _store(
+        self, collection_id: int, collection_name: str, prepared: PreparedFile, signature: str
+    ) -> FileResult:
+        """Replace the document's row and chunks in one transaction, then tell the hook."""
         with self.db.session() as session:
             document = session.scalar(
                 select(Document).where(
-                    Document.collection_id == collection_id, Document.source_uri == source_uri
+                    Document.collection_id == collection_id, Document.source_uri == prepared.source_uri
                 )
             )
             outcome = "updated" if document else "added"
             if document is None:
-                document = Document(collection_id=collection_id, source_uri=source_uri)
+                document = Document(collection_id=collection_id, source_uri=prepared.source_uri)
                 session.add(document)
-            document.title = loaded.title[:1000]
-            document.mime_type = loaded.mime_type
-            document.content_hash = content_hash
-            document.size_bytes = size
-            document.chunker = chunker.signature
-            document.meta = loaded.metadata | {"characters": len(text)}
+            elif document.content_hash == prepared.content_hash and document.chunker == signature:
+                return FileResult(prepared.source_uri, "unchanged", size_bytes=prepared.size_bytes)
+            document.title = prepared.title
+            document.mime_type = prepared.mime_type
+            document.content_hash = prepared.content_hash
+            document.size_bytes = prepared.size_bytes
+            document.chunker = signature
+            document.meta = prepared.metadata
             document.status = "ready"
             session.flush()
             removed = list(session.scalars(select(Chunk.id).where(Chunk.document_id == document.id)))
@@ -283,17 +326,23 @@ class IngestRun:
                     "page": draft.page,
                     "heading_path": list(draft.heading_path),
                 }
-                for ordinal, draft in enumerate(drafts)
+                for ordinal, draft in enumerate(prepared.drafts)
             ]
+            if rows:  # one executemany; RETURNING with ordering would insert row by row on SQLite
+                session.execute(insert(Chunk), rows)
             added = list(
-                session.scalars(insert(Chunk).returning(Chunk.id, sort_by_parameter_order=True), rows)
+                session.scalars(
+                    select(Chunk.id).where(Chunk.document_id == document.id).order_by(Chunk.ordinal)
+                )
             )
             document_id = document.id
         if self.hook:
             self.hook.on_chunks_committed(
                 ChunkChange(collection_id, collection_name, document_id, added, removed)
             )
-        return FileResult(source_uri, outcome, chunks=len(drafts), size_bytes=size)
+        return FileResult(
+            prepared.source_uri, outcome, chunks=len(prepared.drafts), size_bytes=prepared.size_bytes
+        )
 
     def _remove_missing(
         self, collection_id: int, collection_name: str, sources: SourceSet, seen: set[str]

@@ -1,0 +1,71 @@
+"""Load and chunk one file: the CPU-heavy half of ingestion, run in worker processes.
+
+Kept free of database code so that workers start light. A result is either a ``PreparedFile`` to
+store or the ``FileResult`` that says why the file was skipped or failed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ember.platform.ingest.chunker import ChunkDraft, Chunker
+from ember.platform.ingest.document import LoaderError, UnsupportedFile
+from ember.platform.ingest.loaders import loader_for
+
+
+@dataclass(frozen=True)
+class FileResult:
+    source_uri: str
+    outcome: str
+    reason: str = ""
+    chunks: int = 0
+    size_bytes: int = 0
+
+
+@dataclass(frozen=True)
+class PreparedFile:
+    source_uri: str
+    content_hash: str
+    size_bytes: int
+    title: str
+    mime_type: str
+    drafts: list[ChunkDraft]
+    metadata: dict = field(default_factory=dict)
+
+
+def prepare_file(path: Path, chunker: Chunker, json_fields: Sequence[str]) -> PreparedFile | FileResult:
+    source_uri = path.as_uri()
+    try:
+        data = path.read_bytes()
+        loaded = loader_for(path, json_fields)(path, data)
+        text, drafts = chunker.chunk(loaded.blocks)
+    except UnsupportedFile as exc:
+        return FileResult(source_uri, "skipped", str(exc))
+    except (LoaderError, OSError) as exc:
+        return FileResult(source_uri, "failed", str(exc))
+    except Exception as exc:  # a loader bug on one odd file must not stop the others
+        return FileResult(source_uri, "failed", f"{path.name}: unexpected {type(exc).__name__}: {exc}")
+    return PreparedFile(
+        source_uri=source_uri,
+        content_hash=hashlib.sha256(data).hexdigest(),
+        size_bytes=len(data),
+        title=loaded.title[:1000],
+        mime_type=loaded.mime_type,
+        drafts=drafts,
+        metadata=loaded.metadata | {"characters": len(text)},
+    )
+
+
+_worker_chunker: Chunker | None = None
+
+
+def init_worker(chunker: Chunker) -> None:
+    global _worker_chunker
+    _worker_chunker = chunker
+
+
+def prepare_in_worker(path: Path, json_fields: Sequence[str]) -> PreparedFile | FileResult:
+    return prepare_file(path, _worker_chunker, json_fields)
