@@ -57,3 +57,23 @@ def service(settings) -> Iterator[EmberService]:
     svc = EmberService(settings)
     yield svc
     svc.db.dispose()
+
+
+@pytest.fixture(scope="session")
+def smollm2_models_dir(smollm2_gguf, tmp_path_factory) -> Path:
+    """A models directory holding SmolLM2-135M-Instruct as an Ember checkpoint named
+    ``smollm2-135m-instruct`` (what `ember models pull` installs), built once per test session.
+
+    Point a service at it with ``Settings(home=..., llm_model=str(dir / "smollm2-135m-instruct"))``.
+    """
+    from ember.llm.checkpoint import model_from_state, save_model
+    from ember.llm.gguf_import import load_gguf
+    from ember.llm.tokenizer import Tokenizer
+
+    models = tmp_path_factory.mktemp("models")
+    save_model(
+        model_from_state(*load_gguf(smollm2_gguf)),
+        models / "smollm2-135m-instruct",
+        tokenizer=Tokenizer.from_gguf(smollm2_gguf),
+    )
+    return models

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select
 
@@ -16,6 +18,12 @@ from ember.platform.ingest.sources import SourceError, resolve_sources
 from ember.platform.ingest.tokens import RegexTokenCounter, TokenCounter
 from ember.platform.models import Chunk, Collection, Document
 from ember.platform.settings import Settings, get_settings
+
+if TYPE_CHECKING:  # heavy imports (torch, FAISS) stay out of `ember --help`
+    from ember.llm.chat import ChatModel
+    from ember.retrieval.embedder import Embedder
+    from ember.retrieval.retriever import Retriever, SearchResult
+    from ember.retrieval.store import IndexStore
 
 
 @dataclass(frozen=True)
@@ -162,3 +170,68 @@ class EmberService:
                 )
                 for d, n in rows
             ]
+
+    # --- retrieval -------------------------------------------------------------------------------
+    @cached_property
+    def index_store(self) -> IndexStore:
+        from ember.retrieval.store import IndexStore
+
+        return IndexStore(self.settings.indexes_dir, self.settings.embedding_model)
+
+    @cached_property
+    def retriever(self) -> Retriever:
+        from ember.retrieval.rerank import Reranker
+        from ember.retrieval.retriever import Retriever
+
+        reranker_path = self.settings.reranker_path
+        return Retriever(self.index_store, Reranker(reranker_path) if reranker_path else None)
+
+    def search(
+        self,
+        query: str,
+        collections: Sequence[str],
+        k: int = 8,
+        mode: str = "hybrid+rerank",
+        filters: Mapping[str, object] | None = None,
+    ) -> SearchResult:
+        """Hybrid search over one or more collections; each must exist."""
+        if not query.strip():
+            raise InvalidInputError("query must not be empty")
+        if k < 1:
+            raise InvalidInputError(f"k must be at least 1, got {k}")
+        for name in collections:
+            self.get_collection(name)
+        try:
+            return self.retriever.run(query, list(collections), k, filters, mode)
+        except ValueError as exc:
+            raise InvalidInputError(str(exc)) from exc
+
+    @cached_property
+    def embedder(self) -> Embedder:
+        from ember.retrieval.embedder import Embedder
+
+        return Embedder(self.settings.embedding_model)
+
+    def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        """Normalized embeddings with the collection indexes' model."""
+        if not texts:
+            raise InvalidInputError("nothing to embed: the input is empty")
+        return self.embedder.encode(list(texts)).tolist()
+
+    # --- the local LLM ---------------------------------------------------------------------------
+    def model_path(self, name_or_path: str | None = None) -> Path:
+        """A model checkpoint directory: a path, or a name under $EMBER_HOME/models."""
+        name = name_or_path or self.settings.llm_model
+        candidate = Path(name).expanduser()
+        if candidate.is_dir():
+            return candidate
+        under_home = self.settings.models_dir / name
+        if under_home.is_dir():
+            return under_home
+        raise NotFoundError(f"model '{name}' is not installed; run `ember models pull {name}`")
+
+    @cached_property
+    def chat_model(self) -> ChatModel:
+        from ember.llm.chat import ChatModel
+
+        return ChatModel.load(self.model_path())

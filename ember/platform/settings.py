@@ -44,6 +44,18 @@ class Settings(BaseSettings):
     chunk_overlap: int = Field(default=64, ge=0, description="tokens repeated between chunks")
     max_file_mb: float = Field(default=200.0, gt=0, description="files larger than this are refused")
     sqlite_busy_timeout_ms: int = Field(default=30_000, ge=0)
+    embedding_model: str = Field(
+        default="sentence-transformers/all-MiniLM-L6-v2", description="sentence-transformers name or path"
+    )
+    reranker: str = Field(
+        default="",
+        description="cross-encoder name or path; empty: $EMBER_HOME/models/rerankers/default if trained",
+    )
+    llm_model: str = Field(
+        default="smollm2-135m-instruct", description="local model: a name under $EMBER_HOME/models, or a path"
+    )
+    llm_base_url: str = Field(default="", description="OpenAI-compatible endpoint; empty: the local engine")
+    llm_api_key: str = Field(default="", description="API key for llm_base_url")
     ingest_workers: int = Field(
         default_factory=lambda: min(os.cpu_count() or 1, 4), ge=1, description="processes that load and chunk"
     )
@@ -56,6 +68,21 @@ class Settings(BaseSettings):
     @property
     def effective_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.home / 'ember.db'}"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.home / "models"
+
+    @property
+    def indexes_dir(self) -> Path:
+        return self.home / "indexes"
+
+    @property
+    def reranker_path(self) -> str | None:
+        if self.reranker:
+            return self.reranker
+        trained = self.models_dir / "rerankers" / "default"
+        return str(trained) if trained.is_dir() else None
 
     @property
     def max_file_bytes(self) -> int:
