@@ -11,11 +11,14 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select
 
+from ember.platform import api_keys
+from ember.platform.api_keys import KeyInfo
 from ember.platform.db import Database
 from ember.platform.errors import ConflictError, InvalidInputError, NotFoundError
 from ember.platform.ingest.pipeline import FileResult, IngestHook, IngestOptions, IngestReport, IngestRun
 from ember.platform.ingest.sources import SourceError, resolve_sources
-from ember.platform.ingest.tokens import RegexTokenCounter, TokenCounter
+from ember.platform.ingest.tokens import TokenCounter, token_counter_for
+from ember.platform.ingest_jobs import IngestJobStatus, get_ingest_job
 from ember.platform.models import Chunk, Collection, Document
 from ember.platform.settings import Settings, get_settings
 
@@ -59,7 +62,9 @@ class EmberService:
         ingest_hook: IngestHook | None = None,
     ) -> None:
         self.settings = settings or get_settings()
-        self.token_counter = token_counter or RegexTokenCounter()
+        self.token_counter = token_counter or token_counter_for(
+            self.settings.chunk_tokenizer, self.settings.models_dir
+        )
         self.ingest_hook = ingest_hook
 
     @cached_property
@@ -235,3 +240,50 @@ class EmberService:
         from ember.llm.chat import ChatModel
 
         return ChatModel.load(self.model_path())
+
+    # --- collections, keys, jobs and models for the API and the TUI (issue 7) --------------------
+    def create_collection(self, name: str, description: str = "") -> CollectionSummary:
+        name = name.strip()
+        if not name:
+            raise InvalidInputError("collection name must not be empty")
+        with self.db.session() as session:
+            if session.scalar(select(Collection.id).where(Collection.name == name)) is not None:
+                raise ConflictError(f"collection '{name}' already exists")
+            session.add(Collection(name=name, description=description))
+        return self.get_collection(name)
+
+    def update_collection(
+        self, name: str, description: str | None = None, new_name: str | None = None
+    ) -> CollectionSummary:
+        if new_name is not None and new_name.strip() != name:
+            self.rename_collection(name, new_name)
+            name = new_name.strip()
+        if description is not None:
+            with self.db.session() as session:
+                self._collection(session, name).description = description
+        return self.get_collection(name)
+
+    def create_key(self, name: str, scopes: list[str]) -> tuple[KeyInfo, str]:
+        """A new API key: (its record, the plaintext, shown only this once)."""
+        return api_keys.create_key(self.db, name, scopes)
+
+    def list_keys(self) -> list[KeyInfo]:
+        return api_keys.list_keys(self.db)
+
+    def revoke_key(self, key_id_or_prefix: str) -> KeyInfo:
+        return api_keys.revoke_key(self.db, key_id_or_prefix)
+
+    def verify_key(self, plaintext: str) -> KeyInfo | None:
+        return api_keys.verify_key(self.db, plaintext)
+
+    def get_ingest_job(self, job_id: int) -> IngestJobStatus:
+        return get_ingest_job(self.db, job_id)
+
+    def list_models(self) -> list[str]:
+        """Installed chat models (checkpoint dirs under $EMBER_HOME/models), the configured one first."""
+        names = [self.settings.llm_model]
+        if self.settings.models_dir.is_dir():
+            for path in sorted(self.settings.models_dir.iterdir()):
+                if (path / "config.json").is_file() and path.name not in names:
+                    names.append(path.name)
+        return names

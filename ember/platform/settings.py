@@ -42,6 +42,10 @@ class Settings(BaseSettings):
     )
     chunk_size: int = Field(default=384, gt=0, description="chunk budget in tokens")
     chunk_overlap: int = Field(default=64, ge=0, description="tokens repeated between chunks")
+    chunk_tokenizer: str = Field(
+        default="words",
+        description="counts chunk tokens: 'words', a tokenizer file, or an installed model name",
+    )
     max_file_mb: float = Field(default=200.0, gt=0, description="files larger than this are refused")
     sqlite_busy_timeout_ms: int = Field(default=30_000, ge=0)
     embedding_model: str = Field(
@@ -59,6 +63,12 @@ class Settings(BaseSettings):
     ingest_workers: int = Field(
         default_factory=lambda: min(os.cpu_count() or 1, 4), ge=1, description="processes that load and chunk"
     )
+
+    api_max_request_mb: float = Field(default=1.0, gt=0, description="largest JSON request body the API takes")
+    api_max_upload_mb: float = Field(default=50.0, gt=0, description="largest document upload the API takes")
+    api_max_tokens: int = Field(default=1024, gt=0, description="cap on max_tokens per API request")
+    api_concurrency_per_key: int = Field(default=32, gt=0, description="requests in flight per API key")
+    api_timeout_s: float = Field(default=300.0, gt=0, description="a generation running longer is cancelled")
 
     @field_validator("home", mode="after")
     @classmethod

@@ -198,3 +198,31 @@ def test_worker_processes_store_exactly_what_one_process_stores(tmp_path, databa
     assert parallel.ingest(str(corpus), "kb").counts["added"] == 16
     serial.ingest(str(corpus), "kb")
     assert snapshot(parallel, "kb") == snapshot(serial, "kb")
+
+
+def test_chunks_counted_with_a_bpe_tokenizer_stay_within_budget(tmp_path, database_url):
+    from ember.llm.tokenizer import Tokenizer
+    from ember.platform.service import EmberService
+    from ember.platform.settings import Settings
+
+    corpus = write_corpus(tmp_path / "docs")
+    for i in range(6):
+        (corpus / f"long{i}.md").write_text(f"# Long {i}\n\n" + (PARAGRAPH + "\n\n") * (30 + i))
+    tokenizer = Tokenizer.train([PARAGRAPH * 50, "pumps valves filters hoses"], vocab_size=400)
+    tokenizer.save(tmp_path / "tok.json")
+    settings = Settings(
+        home=tmp_path / "h",
+        database_url=database_url,
+        chunk_tokenizer=str(tmp_path / "tok.json"),
+        chunk_size=96,
+        chunk_overlap=16,
+        ingest_workers=2,
+    )
+    service = EmberService(settings)
+    assert service.ingest(str(corpus), "kb").counts["failed"] == 0
+    rows = snapshot(service, "kb")
+    assert len(rows) > 20
+    with service.db.session() as session:
+        counts = session.execute(select(Chunk.text, Chunk.token_count)).all()
+    for text, count in counts:
+        assert count == tokenizer.count_tokens(text) <= 96

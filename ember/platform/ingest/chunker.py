@@ -66,6 +66,9 @@ class Chunker:
         self.chunk_size = chunk_size
         self.overlap = overlap
         self.small_section = chunk_size // 4
+        # A counter whose counts don't add up exactly (BPE) packs with a margin and is recounted per chunk.
+        self.exact = getattr(counter, "additive", False)
+        self.budget = chunk_size if self.exact else int(chunk_size * 0.95)
 
     @property
     def signature(self) -> str:
@@ -81,7 +84,7 @@ class Chunker:
         units: list[_Unit] = []
         offset, section = 0, -1
         previous_key = None
-        budget = self.chunk_size - self.overlap
+        budget = self.budget - self.overlap
         for block in blocks:
             key = (block.heading_path, block.page)
             if block.is_heading or key != previous_key:
@@ -156,10 +159,11 @@ class Chunker:
         def emit() -> None:
             nonlocal current, used, lead
             start = lead if lead is not None else current[0].start
+            body = text[start : current[-1].end]
             chunks.append(
                 ChunkDraft(
-                    text=text[start : current[-1].end],
-                    token_count=used,
+                    text=body,
+                    token_count=used if self.exact else self.counter.count_tokens(body),
                     char_start=start,
                     char_end=current[-1].end,
                     page=current[0].page,
@@ -172,7 +176,7 @@ class Chunker:
             if current:
                 same_page = unit.page == current[-1].page
                 same_section = unit.section == current[-1].section
-                fits = used + separator + unit.tokens <= self.chunk_size
+                fits = used + separator + unit.tokens <= self.budget
                 if not same_page or (not same_section and (used >= self.small_section or not fits)):
                     emit()
                 elif not fits:
@@ -180,7 +184,7 @@ class Chunker:
                     previous_end, previous_used = current[-1].end, used
                     emit()
                     lead, used = self._overlap_start(text, previous_start, previous_end, previous_used)
-                    if lead >= previous_end or used + separator + unit.tokens > self.chunk_size:
+                    if lead >= previous_end or used + separator + unit.tokens > self.budget:
                         lead, used = None, 0
             if current or lead is not None:
                 used += separator

@@ -273,7 +273,9 @@ class IngestRun:
         context = multiprocessing.get_context("spawn")
         done = 0
         try:
-            with ProcessPoolExecutor(self.workers, context, initializer=init_worker, initargs=(chunker,)) as pool:
+            with ProcessPoolExecutor(
+                self.workers, context, initializer=init_worker, initargs=(chunker,)
+            ) as pool:
                 window: deque[Future] = deque()
                 for path in paths:
                     window.append(pool.submit(prepare_in_worker, path, options.json_fields))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Protocol
 
 _TOKEN = re.compile(r"\w+|[^\w\s]", re.UNICODE)
@@ -21,6 +22,39 @@ class RegexTokenCounter:
     """Words and single punctuation marks: a tokenizer-free stand-in close to BPE counts on English."""
 
     name = "regex-words"
+    additive = True  # the count of joined paragraphs is exactly the sum of their counts
 
     def count_tokens(self, text: str) -> int:
         return _TOKEN.subn("", text)[1]  # subn counts without building a list of matches
+
+
+class TokenizerCounter:
+    """Counts with a BPE tokenizer file (ours, an HF tokenizer.json, or a GGUF) so that chunk budgets are
+    in the tokens of the model that will read them. Pickles as its path, so worker processes load their own.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise ValueError(f"tokenizer file {self.path} does not exist")
+        self.name = f"bpe:{self.path.name}"
+        self.additive = False  # merges across a join can change a count by a token or two
+        self._tokenizer = None
+
+    def count_tokens(self, text: str) -> int:
+        if self._tokenizer is None:
+            from ember.llm.tokenizer import Tokenizer
+
+            self._tokenizer = Tokenizer.from_file(self.path)
+        return self._tokenizer.count_tokens(text)
+
+    def __getstate__(self) -> dict:
+        return {"path": self.path, "name": self.name, "_tokenizer": None}
+
+
+def token_counter_for(spec: str, models_dir: Path) -> TokenCounter:
+    """``words`` (default), a tokenizer file, or an installed model name (its tokenizer is used)."""
+    if spec in ("", "words"):
+        return RegexTokenCounter()
+    installed = models_dir / spec / "tokenizer.json"
+    return TokenizerCounter(installed if installed.is_file() else Path(spec).expanduser())
