@@ -1,0 +1,144 @@
+"""The RAG answer graph: retrieve → grade (relevance threshold) → generate with [n] citations → verify.
+
+    graph = RagGraph(llm, search=lambda query, k: hits)
+    answer = graph.run("What is X?")             # a GroundedAnswer
+    for event in graph.stream("What is X?"): ...  # AnswerEvents: token..., citations, done
+
+``search`` is any callable returning ranked ``Hit``s: the platform passes its retriever over the chosen
+collection (this layer never touches storage).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import TypedDict
+
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
+from langgraph.config import get_stream_writer
+from langgraph.graph import END, START, StateGraph
+
+from ember.agents.chat_model import EmberChatModel
+from ember.agents.citations import verify
+from ember.agents.packing import edges_first, select_within_budget
+from ember.agents.prompts import RAG_SYSTEM, rag_user_message
+from ember.agents.relevance import RelevanceThreshold
+from ember.agents.types import I_DONT_KNOW, AnswerEvent, GroundedAnswer, add_usage
+from ember.retrieval.types import Hit
+
+Search = Callable[[str, int], list[Hit]]
+
+
+@dataclass
+class RagConfig:
+    k: int = 6  # passages retrieved
+    context_tokens: int = 1024  # budget for the passages in the prompt
+    max_tokens: int = 200  # answer length
+    threshold: RelevanceThreshold = field(default_factory=RelevanceThreshold)
+    repair_citations: bool = True
+
+
+class RagState(TypedDict, total=False):
+    question: str
+    query: str  # what is searched: the question, or its stand-alone rewrite
+    history: list[BaseMessage]
+    hits: list[Hit]
+    passages: list[Hit]  # in prompt order; citation [n] is passages[n - 1]
+    draft: str
+    answer: GroundedAnswer
+
+
+class RagGraph:
+    def __init__(self, llm: EmberChatModel, search: Search, config: RagConfig | None = None) -> None:
+        self.llm, self.search, self.config = llm, search, config or RagConfig()
+        graph = StateGraph(RagState)
+        graph.add_node("retrieve", self._retrieve)
+        graph.add_node("grade", self._grade)
+        graph.add_node("generate", self._generate)
+        graph.add_node("verify", self._verify)
+        graph.add_edge(START, "retrieve")
+        graph.add_edge("retrieve", "grade")
+        graph.add_conditional_edges("grade", lambda s: "generate" if s["hits"] else END)
+        graph.add_edge("generate", "verify")
+        graph.add_edge("verify", END)
+        self.graph = graph.compile()
+
+    # --- public ------------------------------------------------------------------------------------
+    def run(
+        self, question: str, query: str | None = None, history: list[BaseMessage] | None = None
+    ) -> GroundedAnswer:
+        for event in self.stream(question, query, history):
+            if event.kind == "done":
+                return event.answer
+        raise RuntimeError("the RAG graph ended without an answer")
+
+    def stream(
+        self, question: str, query: str | None = None, history: list[BaseMessage] | None = None
+    ) -> Iterator[AnswerEvent]:
+        if not question.strip():
+            raise ValueError("question must not be empty")
+        state: RagState = {"question": question, "query": query or question, "history": history or []}
+        final: RagState = {}
+        for mode, payload in self.graph.stream(state, stream_mode=["custom", "values"]):
+            if mode == "custom":
+                yield payload
+            else:
+                final = payload
+        answer = final["answer"]
+        yield AnswerEvent("citations", citations=answer.citations)
+        yield AnswerEvent("done", answer=answer)
+
+    # --- nodes -------------------------------------------------------------------------------------
+    def _retrieve(self, state: RagState) -> RagState:
+        start = time.perf_counter()
+        hits = self.search(state["query"], self.config.k)
+        answer = GroundedAnswer("", timings_ms={"retrieve": (time.perf_counter() - start) * 1e3})
+        return {"hits": hits, "answer": answer}
+
+    def _grade(self, state: RagState) -> RagState:
+        relevant = [h for h in state["hits"] if self.config.threshold.relevant(h)]
+        if relevant:
+            return {"hits": relevant}
+        answer = state["answer"]
+        answer.text, answer.flags = I_DONT_KNOW, ["no_relevant_passages"]
+        get_stream_writer()(AnswerEvent("token", text=I_DONT_KNOW))
+        return {"hits": [], "answer": answer}
+
+    def _messages(self, state: RagState, passages: list[Hit]) -> list[BaseMessage]:
+        return [
+            SystemMessage(RAG_SYSTEM),
+            *state["history"],
+            HumanMessage(rag_user_message(state["question"], passages)),
+        ]
+
+    def passage_budget(self, state: RagState) -> int:
+        """Tokens left for passages: the configured budget, capped by what the context window leaves."""
+        count = self.llm.backend.count_tokens
+        fixed = sum(count(m.text) + 8 for m in self._messages(state, []))
+        room = self.llm.backend.context_window - fixed - self.config.max_tokens
+        return min(self.config.context_tokens, room)
+
+    def _generate(self, state: RagState) -> RagState:
+        writer = get_stream_writer()
+        answer = state["answer"]
+        start = time.perf_counter()
+        passages = edges_first(
+            select_within_budget(state["hits"], self.passage_budget(state), self.llm.backend.count_tokens)
+        )
+        message: AIMessage | None = None
+        for chunk in self.llm.stream(self._messages(state, passages), max_tokens=self.config.max_tokens):
+            if chunk.content:
+                if "first_token" not in answer.timings_ms:
+                    answer.timings_ms["first_token"] = (time.perf_counter() - start) * 1e3
+                writer(AnswerEvent("token", text=chunk.text))
+            message = chunk if message is None else message + chunk
+        answer.timings_ms["generate"] = (time.perf_counter() - start) * 1e3
+        add_usage(answer.usage, message.usage_metadata if message else None)
+        return {"passages": passages, "draft": message.text if message else "", "answer": answer}
+
+    def _verify(self, state: RagState) -> RagState:
+        answer = state["answer"]
+        checked = verify(state["draft"], state["passages"], repair=self.config.repair_citations)
+        answer.text, answer.citations, answer.flags = checked.text, checked.citations, checked.flags
+        return {"answer": answer}

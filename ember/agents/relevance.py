@@ -1,0 +1,25 @@
+"""How relevant a hit is, on a scale a fixed threshold can be set on.
+
+Fused (RRF) scores only encode ranks, so they cannot say "nothing here is relevant". The cross-encoder's
+score can when a reranker ran; otherwise the dense stage's cosine similarity is the absolute signal.
+Thresholds were calibrated on the shared factoid set (bench/answer/calibrate.py): see docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ember.retrieval.types import Hit
+
+
+@dataclass(frozen=True)
+class RelevanceThreshold:
+    min_dense: float = 0.25  # cosine similarity, all-MiniLM-L6-v2
+    min_rerank: float = 0.0  # cross-encoder score
+
+    def relevant(self, hit: Hit) -> bool:
+        if "rerank" in hit.stages:
+            return hit.stages["rerank"].score >= self.min_rerank
+        if "dense" in hit.stages:
+            return hit.stages["dense"].score >= self.min_dense
+        return not hit.stages  # a hit from a caller without stage scores is taken as given

@@ -1,0 +1,61 @@
+"""What the graphs hand back: answers with citations and agent steps, and the events of a streamed run."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+I_DONT_KNOW = "I don't know."
+
+
+@dataclass
+class Citation:
+    n: int
+    chunk_id: int
+    document_id: int
+    title: str
+    location: str
+    quote: str  # the passage sentence that best matches the answer text citing it
+
+
+@dataclass
+class Step:
+    thought: str
+    tool: str
+    arguments: dict
+    observation: str
+    latency_ms: float
+
+
+@dataclass
+class GroundedAnswer:
+    text: str
+    citations: list[Citation] = field(default_factory=list)
+    steps: list[Step] = field(default_factory=list)
+    # e.g. "no_relevant_passages", "no_citations", "invalid_citations", "citations_repaired",
+    # "agent_fallback", "loop_guard:<reason>", "malformed_tool_call"
+    flags: list[str] = field(default_factory=list)
+    usage: dict[str, int] = field(default_factory=lambda: {"prompt_tokens": 0, "completion_tokens": 0})
+    timings_ms: dict[str, float] = field(default_factory=dict)
+    path: str = "rag"  # "rag", "agent" (tools were called) or "agent_fallback"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class AnswerEvent:
+    """``token`` (text), ``step`` (an agent Step), ``citations`` (list[Citation]) or ``done`` (answer)."""
+
+    kind: str
+    text: str = ""
+    step: Step | None = None
+    citations: list[Citation] | None = None
+    answer: Any = None
+
+
+def add_usage(total: dict[str, int], usage: dict | None) -> None:
+    """Add LangChain usage metadata (input/output tokens) to a running total."""
+    if usage:
+        total["prompt_tokens"] += usage.get("input_tokens", 0)
+        total["completion_tokens"] += usage.get("output_tokens", 0)

@@ -1,0 +1,40 @@
+"""The RAG graph end to end: real SmolLM2, real hybrid retrieval over a small ingested collection."""
+
+from __future__ import annotations
+
+from ember.agents.rag import RagConfig, RagGraph
+from ember.agents.relevance import RelevanceThreshold
+from ember.agents.types import I_DONT_KNOW
+
+
+def test_answer_cites_retrieved_passages_that_all_resolve(local_llm, facts_search, facts_service):
+    graph = RagGraph(local_llm, facts_search, RagConfig(k=3, max_tokens=40))
+    events = list(graph.stream("How long is the Kelmora Bridge?"))
+    answer = events[-1].answer
+    assert [e.kind for e in events][-2:] == ["citations", "done"]
+    assert any(e.kind == "token" for e in events)
+    assert answer.citations, answer
+    chunk_ids = {h.chunk_id for h in facts_search("How long is the Kelmora Bridge?", 3)}
+    for citation in answer.citations:
+        assert citation.chunk_id in chunk_ids
+        assert citation.title == "Kelmora Bridge"
+        assert citation.quote in facts_service.search("Kelmora", ["facts"], k=1, mode="bm25").hits[0].text
+    assert "invalid_citations" not in answer.flags
+    assert answer.timings_ms["first_token"] <= answer.timings_ms["generate"]
+    assert answer.usage["completion_tokens"] > 0
+
+
+def test_unanswerable_question_gets_i_dont_know_without_calling_the_model(local_llm, facts_search):
+    graph = RagGraph(local_llm, facts_search, RagConfig(k=3, max_tokens=40))
+    answer = graph.run("What is the boiling point of liquid nitrogen in Kelvin?")
+    assert answer.text == I_DONT_KNOW
+    assert answer.flags == ["no_relevant_passages"]
+    assert answer.citations == [] and answer.usage["completion_tokens"] == 0
+
+
+def test_threshold_above_every_score_refuses_and_below_answers(local_llm, facts_search):
+    question = "How many astronomers work at the Tarn Observatory?"
+    refusing = RagGraph(local_llm, facts_search, RagConfig(k=3, threshold=RelevanceThreshold(min_dense=1.01)))
+    assert refusing.run(question).text == I_DONT_KNOW
+    top = facts_search(question, 1)[0]
+    assert top.title == "Tarn Observatory" and top.stages["dense"].score > RelevanceThreshold().min_dense
