@@ -109,3 +109,15 @@ def load_tokenizer(directory: Path):
     from ember.llm.tokenizer import Tokenizer
 
     return Tokenizer.load(Path(directory) / TOKENIZER_FILE)
+
+
+def quantize_checkpoint(source: Path, target: Path, mode: str, group_size: int = 32) -> Path:
+    """Write an int8 or int4 copy of the fp checkpoint ``source`` (tokenizer file included)."""
+    from ember.llm.quantize import quantize_model
+
+    model = load_model(source)
+    save_model(quantize_model(model, mode, group_size), target)
+    tokenizer_file = Path(source) / TOKENIZER_FILE
+    if tokenizer_file.is_file():
+        (Path(target) / TOKENIZER_FILE).write_bytes(tokenizer_file.read_bytes())
+    return Path(target)

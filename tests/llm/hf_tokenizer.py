@@ -41,7 +41,8 @@ class HFTokenizer:
         return _StreamDecoder(self.hf)
 
     def render_chat(self, messages, tools=None, add_generation_prompt=True):
-        ids = self.hf.apply_chat_template(
-            messages, add_generation_prompt=add_generation_prompt, tokenize=True
+        text = self.hf.apply_chat_template(
+            messages, add_generation_prompt=add_generation_prompt, tokenize=False
         )
-        return list(ids), [0] * len(ids)
+        ids = self.encode(text)
+        return ids, [0] * len(ids)

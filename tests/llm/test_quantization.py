@@ -1,0 +1,76 @@
+"""int8 / int4 weight-only quantization of SmolLM2: agreement, bits per byte, save and load."""
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from ember.llm.checkpoint import load_model, quantize_checkpoint
+from ember.llm.engine import Engine
+from ember.llm.evaluate import bits_per_byte
+from ember.llm.quantize import Int4Linear, Int8Linear
+from ember.llm.sampling import SamplingParams
+
+HELDOUT = (Path(__file__).parent / "data" / "heldout.txt").read_text()
+PROMPTS = [
+    "The capital of France is",
+    "def add(a, b):\n",
+    "Photosynthesis is the process by which",
+    "My favourite recipe for pancakes",
+    "The three laws of motion",
+    "Once upon a time",
+    "To install Python packages, you",
+    "The largest planet in the solar system",
+    "A haiku about autumn:\n",
+    "Machine learning models learn from",
+]
+
+
+@pytest.fixture(scope="module")
+def quantized(smollm2_checkpoint, tmp_path_factory):
+    out = tmp_path_factory.mktemp("quantized")
+    return {
+        mode: load_model(quantize_checkpoint(smollm2_checkpoint, out / mode, mode))
+        for mode in ("int8", "int4")
+    }
+
+
+def test_quantized_checkpoints_load_with_quantized_layers(quantized):
+    assert isinstance(quantized["int8"].layers[0].ffn.w_up, Int8Linear)
+    assert isinstance(quantized["int4"].lm_head, Int4Linear)
+    assert quantized["int8"].layers[0].ffn.w_up.use_kernel  # torch's fused CPU kernel is used
+    assert quantized["int4"].layers[0].attn.wq.kernel == "cpu"
+
+
+def test_kernel_and_prefill_paths_match_fp32_math_on_dequantized_weights(quantized):
+    x = torch.randn(40, 576)
+    for layer in (quantized["int8"].layers[3].attn.wq, quantized["int4"].layers[3].attn.wq):
+        reference = x @ layer.dequantized().T
+        tolerance = 0.02 * reference.abs().max()  # bf16 activations inside the layer
+        assert (layer(x[:3]) - reference[:3]).abs().max() < tolerance  # fused kernel (decode)
+        assert (layer(x) - reference).abs().max() < tolerance  # dequantize + matmul (prefill)
+
+
+def test_int8_greedy_agrees_with_fp32_on_95_percent_of_positions(smollm2, smollm2_tokenizer, quantized):
+    continuations = Engine(smollm2, smollm2_tokenizer).generate(
+        PROMPTS, SamplingParams(max_tokens=24, stop_token_ids=set())
+    )
+    agree = total = 0
+    for prompt, generation in zip(PROMPTS, continuations, strict=True):
+        prompt_ids = smollm2_tokenizer.encode(prompt)
+        ids = torch.tensor([prompt_ids + generation.token_ids])
+        # Teacher-force fp32's continuation so one early flip does not count as every later one.
+        with torch.inference_mode():
+            int8_choice = quantized["int8"](ids)[0, len(prompt_ids) - 1 : -1].argmax(-1)
+        agree += (int8_choice == torch.tensor(generation.token_ids)).sum().item()
+        total += len(generation.token_ids)
+    assert agree / total >= 0.95
+
+
+def test_int4_bits_per_byte_within_5_percent_of_fp32(smollm2, smollm2_tokenizer, quantized):
+    fp32 = bits_per_byte(smollm2, smollm2_tokenizer, HELDOUT)
+    int4 = bits_per_byte(quantized["int4"], smollm2_tokenizer, HELDOUT)
+    int8 = bits_per_byte(quantized["int8"], smollm2_tokenizer, HELDOUT)
+    assert 0.3 < fp32 < 1.5  # a sane English bpb for a small instruct model
+    assert abs(int8 - fp32) / fp32 < 0.01
+    assert abs(int4 - fp32) / fp32 < 0.05
