@@ -49,7 +49,8 @@ def database_url(request, tmp_path) -> Iterator[str]:
 
 @pytest.fixture
 def settings(tmp_path, database_url) -> Settings:
-    return Settings(home=tmp_path / "home", database_url=database_url)
+    """Storage-only settings: ingestion without the embedding hook (retrieval tests turn it on)."""
+    return Settings(home=tmp_path / "home", database_url=database_url, sync_indexes=False)
 
 
 @pytest.fixture

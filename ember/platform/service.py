@@ -65,7 +65,20 @@ class EmberService:
         self.token_counter = token_counter or token_counter_for(
             self.settings.chunk_tokenizer, self.settings.models_dir
         )
-        self.ingest_hook = ingest_hook
+        self._ingest_hook = ingest_hook
+
+    @property
+    def ingest_hook(self) -> IngestHook | None:
+        """The given hook; by default the one that keeps the search indexes in sync with SQL."""
+        if self._ingest_hook is None and self.settings.sync_indexes:
+            from ember.platform.index_sync import IndexSync
+
+            self._ingest_hook = IndexSync(self.db, self.index_store)
+        return self._ingest_hook
+
+    @ingest_hook.setter
+    def ingest_hook(self, hook: IngestHook | None) -> None:
+        self._ingest_hook = hook
 
     @cached_property
     def db(self) -> Database:

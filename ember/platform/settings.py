@@ -60,11 +60,16 @@ class Settings(BaseSettings):
     )
     llm_base_url: str = Field(default="", description="OpenAI-compatible endpoint; empty: the local engine")
     llm_api_key: str = Field(default="", description="API key for llm_base_url")
+    sync_indexes: bool = Field(
+        default=True, description="embed and index chunks as they are ingested (off: SQL only, rebuild later)"
+    )
     ingest_workers: int = Field(
         default_factory=lambda: min(os.cpu_count() or 1, 4), ge=1, description="processes that load and chunk"
     )
 
-    api_max_request_mb: float = Field(default=1.0, gt=0, description="largest JSON request body the API takes")
+    api_max_request_mb: float = Field(
+        default=1.0, gt=0, description="largest JSON request body the API takes"
+    )
     api_max_upload_mb: float = Field(default=50.0, gt=0, description="largest document upload the API takes")
     api_max_tokens: int = Field(default=1024, gt=0, description="cap on max_tokens per API request")
     api_concurrency_per_key: int = Field(default=32, gt=0, description="requests in flight per API key")

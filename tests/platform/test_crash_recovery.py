@@ -27,7 +27,7 @@ def make_corpus(root):
 
 
 def ingest_cli(home, url, corpus):
-    env = os.environ | {"EMBER_HOME": str(home), "EMBER_DATABASE_URL": url}
+    env = os.environ | {"EMBER_HOME": str(home), "EMBER_DATABASE_URL": url, "EMBER_SYNC_INDEXES": "false"}
     return subprocess.Popen(
         [sys.executable, "-m", "ember.cli", "ingest", str(corpus), "-c", "kb"],
         env=env,
@@ -38,7 +38,7 @@ def ingest_cli(home, url, corpus):
 
 def test_kill_9_midway_then_rerun_equals_a_clean_run(tmp_path, database_url):
     corpus = make_corpus(tmp_path / "corpus")
-    crashed = EmberService(Settings(home=tmp_path / "home", database_url=database_url))
+    crashed = EmberService(Settings(home=tmp_path / "home", database_url=database_url, sync_indexes=False))
     process = ingest_cli(tmp_path / "home", database_url, corpus)
     try:
         deadline = time.monotonic() + 120
@@ -65,7 +65,11 @@ def test_kill_9_midway_then_rerun_equals_a_clean_run(tmp_path, database_url):
         statuses = session.scalars(select(IngestJob.status).order_by(IngestJob.id)).all()
     assert statuses == ["interrupted", "completed"]
 
-    clean = EmberService(Settings(home=tmp_path / "clean", database_url=f"sqlite:///{tmp_path / 'clean.db'}"))
+    clean = EmberService(
+        Settings(
+            home=tmp_path / "clean", database_url=f"sqlite:///{tmp_path / 'clean.db'}", sync_indexes=False
+        )
+    )
     clean.ingest(str(corpus), "kb")
     assert snapshot(crashed, "kb") == snapshot(clean, "kb")
     crashed.db.dispose()

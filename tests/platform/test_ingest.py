@@ -191,9 +191,16 @@ def test_worker_processes_store_exactly_what_one_process_stores(tmp_path, databa
     corpus = write_corpus(tmp_path / "docs")
     for i in range(10):
         (corpus / f"extra{i}.md").write_text(f"# Extra {i}\n\n" + PARAGRAPH * (i + 5))
-    parallel = EmberService(Settings(home=tmp_path / "p", database_url=database_url, ingest_workers=2))
+    parallel = EmberService(
+        Settings(home=tmp_path / "p", database_url=database_url, ingest_workers=2, sync_indexes=False)
+    )
     serial = EmberService(
-        Settings(home=tmp_path / "s", database_url=f"sqlite:///{tmp_path / 's.db'}", ingest_workers=1)
+        Settings(
+            home=tmp_path / "s",
+            database_url=f"sqlite:///{tmp_path / 's.db'}",
+            ingest_workers=1,
+            sync_indexes=False,
+        )
     )
     assert parallel.ingest(str(corpus), "kb").counts["added"] == 16
     serial.ingest(str(corpus), "kb")
@@ -217,6 +224,7 @@ def test_chunks_counted_with_a_bpe_tokenizer_stay_within_budget(tmp_path, databa
         chunk_size=96,
         chunk_overlap=16,
         ingest_workers=2,
+        sync_indexes=False,
     )
     service = EmberService(settings)
     assert service.ingest(str(corpus), "kb").counts["failed"] == 0
