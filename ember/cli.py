@@ -10,6 +10,8 @@ import typer
 
 from ember.commands import admin, catalogue, index, retrieval, search
 from ember.commands import eval as eval_commands
+from ember.commands import keys as keys_commands
+from ember.commands import serve as serve_commands
 
 app = typer.Typer(no_args_is_help=True, help="Ember: self-hosted agentic RAG on its own LLM stack.")
 app.command("ingest")(catalogue.ingest)
@@ -22,6 +24,8 @@ app.command("search")(search.search)
 app.add_typer(index.app, name="index")
 app.add_typer(retrieval.app, name="retrieval")
 app.add_typer(eval_commands.app, name="eval")
+app.command("serve")(serve_commands.serve)
+app.add_typer(keys_commands.app, name="keys")
 
 
 def main() -> None:

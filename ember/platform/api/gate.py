@@ -1,0 +1,135 @@
+"""The ASGI layer every request passes first: body size limit, API key, per-key concurrency, metrics.
+
+It wraps the whole response (streaming included), so a key's concurrency slot is held until its
+last byte is sent, and latencies measure the full response.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from collections.abc import Callable
+
+from starlette.concurrency import run_in_threadpool
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ember.platform.api.errors import ApiError, error_body
+from ember.platform.api.metrics import ApiMetrics
+from ember.platform.api_keys import KeyInfo
+
+PUBLIC_PATHS = {"/health", "/metrics", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
+
+
+class BodyTooLarge(ApiError):
+    """Raised while the route reads a body without Content-Length; the app's handlers answer 413."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"request body exceeds the limit of {limit} bytes")
+
+
+class Gate:
+    def __init__(
+        self,
+        app: ASGIApp,
+        verify_key: Callable[[str], KeyInfo | None],
+        metrics: ApiMetrics,
+        auth_required: bool,
+        max_body_bytes: int,
+        max_upload_bytes: int,
+        concurrency_per_key: int,
+    ) -> None:
+        self.app, self.verify_key, self.metrics = app, verify_key, metrics
+        self.auth_required = auth_required
+        self.max_body_bytes, self.max_upload_bytes = max_body_bytes, max_upload_bytes
+        self.concurrency_per_key = concurrency_per_key
+        self.in_flight: Counter[str] = Counter()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = {"code": 500}
+
+        async def send_tracked(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+            await send(message)
+
+        try:
+            await self._handle(scope, receive, send_tracked)
+        finally:
+            route = getattr(scope.get("route"), "path", "unmatched")
+            self.metrics.requests.labels(scope["method"], route, str(status["code"])).inc()
+            self.metrics.latency.labels(route).observe(time.perf_counter() - started)
+
+    async def _handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope["path"]
+        limit = self.max_upload_bytes if path.endswith("/documents") else self.max_body_bytes
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        length = headers.get("content-length", "")
+        if length.isdigit() and int(length) > limit:
+            await _reject(
+                send, 413, f"request body of {int(length)} bytes exceeds the limit of {limit} bytes"
+            )
+            return
+
+        key = None
+        token = headers.get("authorization", "")
+        if token.lower().startswith("bearer "):
+            token = token[7:].strip()
+        if path not in PUBLIC_PATHS and self.auth_required:
+            if not token:
+                await _reject(
+                    send, 401, "missing API key: send 'Authorization: Bearer <key>'", "missing_api_key"
+                )
+                return
+            key = await run_in_threadpool(self.verify_key, token)
+            if key is None:
+                await _reject(send, 401, "invalid or revoked API key", "invalid_api_key")
+                return
+        scope.setdefault("state", {})["api_key"] = key
+
+        slot = str(key.id) if key else "anonymous"
+        if path not in PUBLIC_PATHS and self.in_flight[slot] >= self.concurrency_per_key:
+            await _reject(
+                send,
+                429,
+                f"too many concurrent requests for this key (limit {self.concurrency_per_key})",
+                "concurrency_limit",
+            )
+            return
+        self.in_flight[slot] += 1
+        received = {"bytes": 0}
+
+        async def receive_limited() -> Message:
+            message = await receive()
+            if message["type"] == "http.request":
+                received["bytes"] += len(message.get("body", b""))
+                if received["bytes"] > limit:
+                    raise BodyTooLarge(limit)
+            return message
+
+        started_response = {"yes": False}
+
+        async def send_marked(message: Message) -> None:
+            started_response["yes"] = started_response["yes"] or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive_limited, send_marked)
+        except BodyTooLarge as exc:
+            if not started_response["yes"]:
+                await _reject(send, 413, exc.message)
+        finally:
+            self.in_flight[slot] -= 1
+
+
+async def _reject(send: Send, status: int, message: str, code: str | None = None) -> None:
+    body = json.dumps(error_body(status, message, None, code)).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    if status == 401:
+        headers.append((b"www-authenticate", b"Bearer"))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,43 @@
+"""Prometheus metrics of one API process: requests, latencies, generated tokens and their speed."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+
+class ApiMetrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "ember_http_requests",
+            "HTTP requests by route and status",
+            ["method", "route", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "ember_http_request_seconds",
+            "Time to the end of the response",
+            ["route"],
+            buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
+            registry=self.registry,
+        )
+        self.tokens = Counter("ember_generated_tokens", "Completion tokens generated", registry=self.registry)
+        self.prompt_tokens = Counter("ember_prompt_tokens", "Prompt tokens processed", registry=self.registry)
+        self.tokens_per_second = Histogram(
+            "ember_generation_tokens_per_second",
+            "Decode speed of each generation",
+            buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000),
+            registry=self.registry,
+        )
+        self.queue_depth = Gauge(
+            "ember_engine_queue_depth", "Generations waiting for the engine", registry=self.registry
+        )
+
+    def record_generation(self, prompt_tokens: int, completion_tokens: int, seconds: float) -> None:
+        self.prompt_tokens.inc(prompt_tokens)
+        self.tokens.inc(completion_tokens)
+        if completion_tokens and seconds > 0:
+            self.tokens_per_second.observe(completion_tokens / seconds)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,155 @@
+"""Ember's own routes: collections, document uploads and their jobs, search, conversations, health."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, is_dataclass
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Depends, File, Request, UploadFile
+from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
+
+from ember.platform.api.auth import require
+from ember.platform.api.cancellation import until_done_or_gone
+from ember.platform.api.errors import ApiError
+from ember.platform.api.schemas import CollectionCreate, CollectionUpdate, SearchRequest
+
+router = APIRouter()
+READ, WRITE = Depends(require("read")), Depends(require("write"))
+
+
+def _plain(value: Any) -> Any:
+    if is_dataclass(value):
+        return {k: _plain(v) for k, v in asdict(value).items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return value
+
+
+def _collection(summary: Any) -> dict:
+    return {"object": "collection", **_plain(summary)}
+
+
+@router.get("/health")
+def health(request: Request) -> dict:
+    state = request.app.state
+    return {
+        "status": "ok",
+        "model": Path(state.service.settings.llm_model).name,
+        "queue": state.engine.waiting,
+    }
+
+
+@router.get("/metrics")
+def metrics(request: Request) -> Response:
+    state = request.app.state
+    state.metrics.queue_depth.set(state.engine.waiting)
+    return Response(state.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
+
+
+@router.get("/v1/collections", dependencies=[READ])
+def list_collections(request: Request) -> dict:
+    return {"object": "list", "data": [_collection(c) for c in request.app.state.service.list_collections()]}
+
+
+@router.post("/v1/collections", dependencies=[WRITE], status_code=201)
+def create_collection(body: CollectionCreate, request: Request) -> dict:
+    return _collection(request.app.state.service.create_collection(body.name, body.description))
+
+
+@router.get("/v1/collections/{name}", dependencies=[READ])
+def get_collection(name: str, request: Request) -> dict:
+    return _collection(request.app.state.service.get_collection(name))
+
+
+@router.patch("/v1/collections/{name}", dependencies=[WRITE])
+def update_collection(name: str, body: CollectionUpdate, request: Request) -> dict:
+    return _collection(request.app.state.service.update_collection(name, body.description, body.name))
+
+
+@router.delete("/v1/collections/{name}", dependencies=[WRITE])
+def delete_collection(name: str, request: Request) -> dict:
+    request.app.state.service.delete_collection(name)
+    return {"id": name, "object": "collection", "deleted": True}
+
+
+@router.get("/v1/collections/{name}/documents", dependencies=[READ])
+def list_documents(name: str, request: Request) -> dict:
+    rows = request.app.state.service.list_documents(name)
+    return {"object": "list", "data": [{"object": "document", **_plain(d)} for d in rows]}
+
+
+@router.post("/v1/collections/{name}/documents", dependencies=[WRITE], status_code=202)
+async def upload_document(name: str, request: Request, file: UploadFile = File(...)) -> dict:
+    """Store one file and start ingesting it; poll GET /v1/jobs/{id} for the outcome."""
+    state = request.app.state
+    state.service.get_collection(name)
+    content = await file.read()
+    if not content:
+        raise ApiError(400, "the uploaded file is empty", "file")
+    job = await run_in_threadpool(state.uploads.submit, name, file.filename or "upload.txt", content)
+    return job.as_dict()
+
+
+@router.get("/v1/jobs/{job_id}", dependencies=[READ])
+def job_status(job_id: str, request: Request) -> dict:
+    state = request.app.state
+    job = state.uploads.get(job_id)
+    if job is None:
+        raise ApiError(404, f"ingest job '{job_id}' does not exist", "job_id")
+    body = job.as_dict()
+    if job.ingest_job_id is not None:
+        body["ingest"] = _plain(state.service.get_ingest_job(job.ingest_job_id))
+    return body
+
+
+@router.post("/v1/search", dependencies=[READ])
+async def search(body: SearchRequest, request: Request) -> dict:
+    state = request.app.state
+    result = await until_done_or_gone(
+        request,
+        run_in_threadpool(
+            state.service.search, body.query, body.collections, body.k, body.mode, body.filters
+        ),
+        state.settings.api_timeout_s,
+    )
+    hits = [
+        {
+            "chunk_id": h.chunk_id,
+            "document_id": h.document_id,
+            "collection": h.collection,
+            "title": h.title,
+            "location": h.location,
+            "text": h.text,
+            "score": h.score,
+        }
+        for h in result.hits
+    ]
+    return {"object": "search.result", "data": hits, "notes": result.notes, "timings_ms": result.timings_ms}
+
+
+def _conversations(request: Request) -> Any:
+    service = request.app.state.service
+    if not hasattr(service, "list_conversations"):
+        raise ApiError(501, "conversations are not available in this build", code="not_built")
+    return service
+
+
+@router.get("/v1/conversations", dependencies=[READ])
+def list_conversations(request: Request, collection: str | None = None) -> dict:
+    rows = _conversations(request).list_conversations(collection)
+    return {"object": "list", "data": [{"object": "conversation", **_plain(c)} for c in rows]}
+
+
+@router.get("/v1/conversations/{conversation_id}", dependencies=[READ])
+def get_conversation(conversation_id: int, request: Request) -> dict:
+    return {"object": "conversation", **_plain(_conversations(request).get_conversation(conversation_id))}
+
+
+@router.delete("/v1/conversations/{conversation_id}", dependencies=[WRITE])
+def delete_conversation(conversation_id: int, request: Request) -> dict:
+    _conversations(request).delete_conversation(conversation_id)
+    return {"id": conversation_id, "object": "conversation", "deleted": True}
