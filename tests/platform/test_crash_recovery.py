@@ -36,6 +36,36 @@ def ingest_cli(home, url, corpus):
     )
 
 
+def children_of(pid):
+    children = []
+    for entry in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{entry}/stat") as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[1]) == pid:
+            children.append(int(entry))
+    return children
+
+
+def wait_gone(pids, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    alive = list(pids)
+    while alive and time.monotonic() < deadline:
+        alive = [p for p in alive if os.path.exists(f"/proc/{p}") and "Z" not in _state(p)]
+        time.sleep(0.2)
+    return alive
+
+
+def _state(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return "Z"
+
+
 def test_kill_9_midway_then_rerun_equals_a_clean_run(tmp_path, database_url):
     corpus = make_corpus(tmp_path / "corpus")
     crashed = EmberService(Settings(home=tmp_path / "home", database_url=database_url, sync_indexes=False))
@@ -48,12 +78,15 @@ def test_kill_9_midway_then_rerun_equals_a_clean_run(tmp_path, database_url):
                     break
             time.sleep(0.02)
         assert process.poll() is None, "the ingest finished before it could be killed"
+        workers = children_of(process.pid)
         os.kill(process.pid, signal.SIGKILL)
     finally:
         process.wait()
     with crashed.db.session() as session:
         partial = session.scalar(select(func.count()).select_from(Document))
     assert 20 <= partial < FILES
+    assert workers, "the ingest ran without worker processes"
+    assert wait_gone(workers) == [], "worker processes outlived their killed parent"
 
     report = crashed.ingest(str(corpus), "kb")
     assert report.counts["failed"] == 0

@@ -7,6 +7,9 @@ store or the ``FileResult`` that says why the file was skipped or failed.
 from __future__ import annotations
 
 import hashlib
+import os
+import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,9 +65,17 @@ def prepare_file(path: Path, chunker: Chunker, json_fields: Sequence[str]) -> Pr
 _worker_chunker: Chunker | None = None
 
 
+def _exit_with_parent(parent: int) -> None:
+    # A pool worker blocks on its queue's lock, which never wakes if the parent is killed (kill -9).
+    while os.getppid() == parent:
+        time.sleep(1.0)
+    os._exit(0)
+
+
 def init_worker(chunker: Chunker) -> None:
     global _worker_chunker
     _worker_chunker = chunker
+    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
 
 
 def prepare_in_worker(path: Path, json_fields: Sequence[str]) -> PreparedFile | FileResult:
