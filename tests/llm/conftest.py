@@ -3,15 +3,15 @@ from pathlib import Path
 import pytest
 import torch
 
-from ember.llm.checkpoint import load_model, model_from_state, save_model
-from ember.llm.gguf_import import load_gguf
+from ember.llm.checkpoint import load_model, load_tokenizer
+from ember.llm.importers import import_gguf
 from ember.llm.model import Transformer
 
 
 @pytest.fixture(scope="session")
 def smollm2_checkpoint(smollm2_gguf: Path, tmp_path_factory) -> Path:
     """SmolLM2-135M-Instruct converted from GGUF into an Ember checkpoint directory."""
-    return save_model(model_from_state(*load_gguf(smollm2_gguf)), tmp_path_factory.mktemp("smollm2"))
+    return import_gguf(smollm2_gguf, tmp_path_factory.mktemp("smollm2"))
 
 
 @pytest.fixture(scope="session")
@@ -20,10 +20,8 @@ def smollm2(smollm2_checkpoint: Path) -> Transformer:
 
 
 @pytest.fixture(scope="session")
-def smollm2_tokenizer(smollm2_gguf: Path):
-    from hf_tokenizer import HFTokenizer
-
-    return HFTokenizer(smollm2_gguf)
+def smollm2_tokenizer(smollm2_checkpoint: Path):
+    return load_tokenizer(smollm2_checkpoint)
 
 
 @pytest.fixture(scope="session")

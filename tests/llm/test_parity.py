@@ -1,5 +1,6 @@
 """Parity with HF transformers on SmolLM2-135M-Instruct (same GGUF, fp32 weights)."""
 
+import pytest
 import torch
 
 from ember.llm.engine import Engine
@@ -23,6 +24,7 @@ def test_logits_match_hf_within_1e_3(smollm2, smollm2_tokenizer, hf_reference):
         assert (ours - theirs).abs().max().item() <= 1e-3, prompt
 
 
+@pytest.mark.slow  # about a minute on 2 cores, most of it in HF generate
 def test_greedy_64_tokens_match_hf(smollm2, smollm2_tokenizer, hf_reference):
     engine = Engine(smollm2, smollm2_tokenizer)
     params = SamplingParams(max_tokens=64, stop_token_ids=set())
