@@ -23,7 +23,7 @@ def retrieval(
         ["bm25", "dense", "hybrid", "hybrid+rerank"], "--modes", "--mode", help="Modes to run (repeatable)."
     ),
     reranker: str | None = typer.Option(
-        None, "--reranker", help="Reranker name/path (default EMBER_RERANKER)."
+        None, "--reranker", help="Reranker name/path (default: the configured one)."
     ),
     out: Path = typer.Option(Path("runs/eval"), "--out", help="Where the JSON and Markdown reports go."),
     split: str | None = typer.Option(None, "--split", help="qrels file stem (default: all qrels/*.tsv)."),
@@ -34,7 +34,7 @@ def retrieval(
     """Index the corpus, run each mode over the queries; nDCG@10, Recall@10/50, MRR@10, latency p50/p95."""
     from ember.evals.beir import load_beir
     from ember.evals.retrieval_runner import COLUMNS, run_retrieval_eval, write_report
-    from ember.platform.index_sync import embedding_model_name, reranker_path
+    from ember.platform.index_sync import reranker_path
     from ember.platform.settings import get_settings
 
     settings = get_settings()
@@ -61,7 +61,7 @@ def retrieval(
 
         try:
             report = run_retrieval_eval(
-                dataset, modes, model, embedding_model_name(), index_dir=index_dir, on_query=on_query
+                dataset, modes, model, settings.embedding_model, index_dir=index_dir, on_query=on_query
             )
         except ValueError as exc:
             err_console.print(f"[red]error:[/red] {exc}")

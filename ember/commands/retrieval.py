@@ -17,7 +17,9 @@ app = typer.Typer(no_args_is_help=True, help="Retrieval models: reranker trainin
 def train_reranker(
     collection: str = typer.Option(..., "--collection", "-c", help="Collection to mine training pairs from."),
     base: str = typer.Option("sentence-transformers/all-MiniLM-L6-v2", "--base", help="Encoder checkpoint."),
-    name: str | None = typer.Option(None, "--name", help="Saved as EMBER_HOME/models/rerankers/NAME."),
+    name: str = typer.Option(
+        "default", "--name", help="Saved as EMBER_HOME/models/rerankers/NAME ('default' is used by search)."
+    ),
     epochs: int = typer.Option(1, "--epochs", min=1),
     batch_size: int = typer.Option(16, "--batch-size", min=1),
     learning_rate: float = typer.Option(3e-5, "--lr"),
@@ -41,7 +43,7 @@ def train_reranker(
             f"run `ember index rebuild -c {collection}`"
         )
         raise typer.Exit(1)
-    output = settings.home / "models" / "rerankers" / (name or collection)
+    output = settings.models_dir / "rerankers" / name
     with Progress(
         TextColumn("[bold]train-reranker[/bold]"),
         BarColumn(),
@@ -81,5 +83,5 @@ def train_reranker(
     console.print(table)
     console.print(
         f"{report.train_queries} training queries, {report.heldout_queries} held-out; "
-        f"loss {report.losses[0]:.4f} → {report.losses[-1]:.4f}. Use it: EMBER_RERANKER={output.name}"
+        f"loss {report.losses[0]:.4f} → {report.losses[-1]:.4f}. Use it: EMBER_RERANKER={output}"
     )

@@ -2,7 +2,7 @@
 
 Definitions follow trec_eval as ranx implements them: nDCG with linear gain and log2 discount, the ideal
 ranking from the judged relevances; Recall@k over relevant (rel > 0) documents; MRR@k from the first
-relevant hit. Ties in a run break by document id, descending, as ranx does.
+relevant hit. Ties break by document id, descending (a convention; runners here emit distinct scores).
 """
 
 from __future__ import annotations

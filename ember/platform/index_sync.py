@@ -8,7 +8,6 @@ re-creates a collection's index from SQL alone.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,27 +20,21 @@ from ember.platform.ingest.pipeline import ChunkChange
 from ember.platform.models import Chunk, Collection, Document
 from ember.platform.settings import Settings
 from ember.retrieval.collection_index import CollectionIndex
-from ember.retrieval.embedder import DEFAULT_EMBEDDING_MODEL
 from ember.retrieval.store import IndexStore
 from ember.retrieval.types import ChunkRecord
 
 BATCH = 256
 
 
-def embedding_model_name() -> str:
-    return os.environ.get("EMBER_EMBEDDING_MODEL", DEFAULT_EMBEDDING_MODEL)
-
-
 def index_store(settings: Settings) -> IndexStore:
-    return IndexStore(settings.home / "indexes", embedding_model_name())
+    return IndexStore(settings.indexes_dir, settings.embedding_model)
 
 
 def reranker_path(settings: Settings, name: str | None = None) -> str | None:
-    """EMBER_RERANKER (a name under models/rerankers/ or any path/model name), or the given name."""
-    name = name or os.environ.get("EMBER_RERANKER")
+    """``name`` (a folder under models/rerankers/, else any path or model name), or the configured one."""
     if not name:
-        return None
-    local = settings.home / "models" / "rerankers" / name
+        return settings.reranker_path
+    local = settings.models_dir / "rerankers" / name
     return str(local) if local.is_dir() else name
 
 

@@ -55,6 +55,7 @@ class CollectionIndex:
         self.name = self.directory.name
         self.embedding_model = embedding_model
         self._exact_limit, self._approx_kind = exact_limit, approx_kind
+        self.loaded_stamp = self.manifest_stamp()
         self._manifest = self._read_manifest()
         if self._manifest:
             self._check_model(embedding_model, self._manifest["dim"])
@@ -65,8 +66,16 @@ class CollectionIndex:
         self._dense: DenseIndex | None = None
         self._records: dict[int, ChunkRecord] | None = None
         self._embedder: Embedder | None = None
+        self.dirty = False  # changes not yet saved
 
     # -- lazy parts -------------------------------------------------------------------------------
+
+    def manifest_stamp(self) -> int | None:
+        """mtime of the manifest on disk: changes when any process saves a new generation."""
+        try:
+            return (self.directory / MANIFEST).stat().st_mtime_ns
+        except FileNotFoundError:
+            return None
 
     @property
     def exists(self) -> bool:
@@ -144,6 +153,7 @@ class CollectionIndex:
         self.bm25.upsert(zip(ids.tolist(), map(self.tokenizer, texts), strict=True))
         self.dense.upsert(ids, vectors)
         self.records.update({r.chunk_id: r for r in records})
+        self.dirty = True
 
     def delete(self, chunk_ids: Iterable[int]) -> None:
         ids = [int(c) for c in chunk_ids if int(c) in self.records]
@@ -153,6 +163,7 @@ class CollectionIndex:
         self.dense.delete(np.array(ids, dtype=np.int64))
         for cid in ids:
             del self.records[cid]
+        self.dirty = True
 
     # -- persistence ------------------------------------------------------------------------------
 
@@ -186,6 +197,8 @@ class CollectionIndex:
         }
         write_text_atomic(self.directory / MANIFEST, json.dumps(manifest))
         self._manifest = manifest
+        self.dirty = False
+        self.loaded_stamp = self.manifest_stamp()
         for old in self.directory.iterdir():
             if old != final and (old.name.startswith("gen-") or old.name.startswith(".staging-")):
                 shutil.rmtree(old, ignore_errors=True)

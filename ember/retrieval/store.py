@@ -24,6 +24,10 @@ class IndexStore:
         return self.root / collection
 
     def get(self, collection: str) -> CollectionIndex:
+        """The open index, reopened when another process (or store) saved a newer generation."""
+        cached = self._open.get(collection)
+        if cached is not None and not cached.dirty and cached.manifest_stamp() != cached.loaded_stamp:
+            del self._open[collection]
         if collection not in self._open:
             self._open[collection] = CollectionIndex(
                 self.path_for(collection), self.embedding_model, **self.index_options
