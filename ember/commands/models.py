@@ -1,0 +1,105 @@
+"""`ember models pull|import|quantize|list|show`: install and inspect local LLM checkpoints."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+app = typer.Typer(no_args_is_help=True, help="Install and inspect local LLM checkpoints (EMBER_HOME/models).")
+console = Console()
+
+
+def _fail(error: Exception) -> typer.Exit:
+    console.print(f"[red]error:[/red] {error}")
+    return typer.Exit(1)
+
+
+@app.command()
+def pull(
+    name: Annotated[str, typer.Argument(help="smollm2-135m-instruct, or an HF hub repo id owner/repo.")],
+    force: Annotated[bool, typer.Option(help="Reinstall even if present.")] = False,
+) -> None:
+    """Download a model and convert it into Ember's format."""
+    from ember.llm.registry import pull_model
+
+    with console.status(f"pulling {name}"):
+        try:
+            path = pull_model(name, force=force)
+        except (ValueError, FileNotFoundError) as error:
+            raise _fail(error) from error
+    console.print(f"installed [bold]{name}[/bold] at {path}")
+
+
+@app.command("import")
+def import_(
+    source: Annotated[Path, typer.Argument(help="A .gguf file or an HF Llama safetensors directory.")],
+    name: Annotated[str, typer.Option(help="Name under EMBER_HOME/models.")],
+    force: Annotated[bool, typer.Option(help="Replace an existing model of that name.")] = False,
+) -> None:
+    """Convert a local GGUF file or HF checkpoint into Ember's format."""
+    from ember.llm.registry import import_model
+
+    with console.status(f"importing {source}"):
+        try:
+            path = import_model(source, name, force=force)
+        except (ValueError, FileNotFoundError, FileExistsError) as error:
+            raise _fail(error) from error
+    console.print(f"installed [bold]{name}[/bold] at {path}")
+
+
+@app.command()
+def quantize(
+    name: Annotated[str, typer.Argument(help="An installed model.")],
+    mode: Annotated[str, typer.Option(help="int8 (per channel) or int4 (groupwise).")] = "int8",
+    out: Annotated[str | None, typer.Option(help="New model name (default NAME-MODE).")] = None,
+    group_size: Annotated[int, typer.Option(help="int4 group size.")] = 32,
+) -> None:
+    """Write a weight-only quantized copy of an installed model."""
+    from ember.llm.registry import quantize_installed
+
+    with console.status(f"quantizing {name} to {mode}"):
+        try:
+            path = quantize_installed(name, mode, out, group_size)
+        except (ValueError, FileNotFoundError) as error:
+            raise _fail(error) from error
+    console.print(f"installed [bold]{path.name}[/bold] at {path}")
+
+
+@app.command("list")
+def list_(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+    """List installed models."""
+    from ember.llm.registry import list_models
+
+    rows = list_models()
+    if as_json:
+        console.print_json(json.dumps(rows))
+        return
+    table = Table("name", "quantization", "layers", "d_model", "size (MB)")
+    for row in rows:
+        cfg = row["config"]
+        table.add_row(
+            row["name"],
+            row["quantization"],
+            str(cfg["n_layers"]),
+            str(cfg["d_model"]),
+            f"{row['bytes'] / 1e6:.0f}",
+        )
+    console.print(table)
+
+
+@app.command()
+def show(name: Annotated[str, typer.Argument(help="An installed model name or checkpoint path.")]) -> None:
+    """Print a model's config, quantization and location as JSON."""
+    from ember.llm.checkpoint import resolve_model
+    from ember.llm.registry import model_info
+
+    try:
+        path = resolve_model(name)
+    except FileNotFoundError as error:
+        raise _fail(error) from error
+    console.print_json(json.dumps(model_info(path)))

