@@ -11,6 +11,8 @@ import typer
 from ember.commands import admin, catalogue, index, retrieval, search
 from ember.commands import eval as eval_commands
 from ember.commands import keys as keys_commands
+from ember.commands import llm as llm_commands
+from ember.commands import models as models_commands
 from ember.commands import serve as serve_commands
 
 app = typer.Typer(no_args_is_help=True, help="Ember: self-hosted agentic RAG on its own LLM stack.")
@@ -26,6 +28,8 @@ app.add_typer(retrieval.app, name="retrieval")
 app.add_typer(eval_commands.app, name="eval")
 app.command("serve")(serve_commands.serve)
 app.add_typer(keys_commands.app, name="keys")
+app.add_typer(llm_commands.app, name="llm")
+app.add_typer(models_commands.app, name="models")
 
 
 def main() -> None:
