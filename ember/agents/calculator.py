@@ -11,12 +11,14 @@ from __future__ import annotations
 import ast
 import math
 import operator
+import re
 import time
 
 MAX_EXPRESSION_CHARS = 200
 MAX_EXPONENT = 1000
 MAX_MAGNITUDE = 1e100
 TIME_LIMIT_S = 0.05
+_THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}(?!\d))")
 
 _BINARY = {
     ast.Add: operator.add,
@@ -51,7 +53,8 @@ def evaluate(expression: str) -> float | int:
         raise CalculatorError("expression must be a non-empty string")
     if len(expression) > MAX_EXPRESSION_CHARS:
         raise CalculatorError(f"expression is longer than {MAX_EXPRESSION_CHARS} characters")
-    cleaned = expression.replace(",", "").replace("^", "**").replace("×", "*")
+    # Thousands separators ("1,000") and "^" / "×" are how models and people write numbers.
+    cleaned = _THOUSANDS.sub("", expression).replace("^", "**").replace("×", "*")
     try:
         tree = ast.parse(cleaned.strip(), mode="eval")
     except SyntaxError as exc:

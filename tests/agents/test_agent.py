@@ -1,0 +1,123 @@
+"""The agent graph with real tools, retriever, storage and SmolLM2; only the tool choice is scripted."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from ember.agents.agent import AgentConfig, AgentGraph
+from ember.agents.chat_model import EmberChatModel
+from ember.agents.rag import RagConfig, RagGraph
+from ember.agents.tools import Toolbox
+from ember.platform.answers import read_chunks
+from tests.agents.conftest import COLLECTION
+from tests.agents.scripted import ScriptedToolChooser, tool_messages
+
+
+def call(name: str, **arguments) -> str:
+    return f"<tool_call>{json.dumps({'name': name, 'arguments': arguments})}</tool_call>"
+
+
+@pytest.fixture
+def make_agent(facts_service, local_llm):  # noqa: ANN201
+    def make(script, max_steps: int = 6) -> AgentGraph:
+        backend = ScriptedToolChooser(local_llm.backend, script)
+        llm = EmberChatModel(backend=backend, sampling={})
+        toolbox = Toolbox(
+            lambda q, cols, k: facts_service.search(q, cols, k, mode="hybrid").hits,
+            lambda kind, target, around: read_chunks(facts_service.db, kind, target, around),
+            lambda: [{"name": c.name, "documents": c.documents} for c in facts_service.list_collections()],
+            [COLLECTION],
+        )
+        search = lambda q, k: facts_service.search(q, [COLLECTION], k, mode="hybrid").hits  # noqa: E731
+        fallback = RagGraph(llm, search, RagConfig(k=3, max_tokens=32))
+        return AgentGraph(llm, toolbox, fallback, AgentConfig(max_steps=max_steps, max_tokens=32))
+
+    return make
+
+
+def test_two_step_task_search_then_calculator(make_agent):
+    def script(messages):  # noqa: ANN001, ANN202
+        seen = tool_messages(messages)
+        if not seen:
+            return call("search", query="Kelmora Bridge length", k=2)
+        if len(seen) == 1:
+            meters = re.search(r"(\d+) meters long", seen[0]).group(1)
+            return "The bridge length is known; doubling it." + call("calculator", expression=f"{meters} * 2")
+        return None  # the real model writes the final answer
+
+    agent = make_agent(script)
+    events = list(agent.stream("How long are two Kelmora Bridges laid end to end, in meters?"))
+    answer = events[-1].answer
+    assert [s.tool for s in answer.steps] == ["search", "calculator"]
+    assert "412 meters" in answer.steps[0].observation
+    assert answer.steps[1].arguments == {"expression": "412 * 2"} and answer.steps[1].observation == "824"
+    assert answer.steps[1].thought == "The bridge length is known; doubling it."
+    assert all(s.latency_ms >= 0 for s in answer.steps)
+    assert [e.step for e in events if e.kind == "step"] == answer.steps
+    assert answer.path == "agent" and answer.text
+    assert not [f for f in answer.flags if f.startswith(("loop_guard", "failed"))]
+    passages = agent.toolbox.passages
+    assert all(passages[c.n - 1].chunk_id == c.chunk_id for c in answer.citations)
+
+
+def test_loop_guard_stops_a_model_repeating_one_call(make_agent):
+    agent = make_agent(lambda messages: call("search", query="Tarn Observatory"))
+    answer = agent.run("Where is the Tarn Observatory?")
+    assert len(answer.steps) == 1
+    assert "loop_guard:repeated_call" in answer.flags
+    assert answer.text  # the real model was asked to answer from what it had
+
+
+def test_loop_guard_stops_at_the_step_limit(make_agent):
+    agent = make_agent(
+        lambda messages: call("calculator", expression=f"{len(tool_messages(messages))} + 1"), 3
+    )
+    answer = agent.run("Count upwards.")
+    assert [s.observation for s in answer.steps] == ["1", "2", "3"]
+    assert "loop_guard:max_steps" in answer.flags
+
+
+def test_malformed_call_gets_one_repair_then_succeeds(make_agent):
+    def script(messages):  # noqa: ANN001, ANN202
+        if "could not be parsed" not in messages[-1]["content"] and not tool_messages(messages):
+            return '<tool_call>{"name": "calculator", "arguments": {"expression": "8 * 140"</tool_call>'
+        if not tool_messages(messages):
+            return call("calculator", expression="8 * 140")
+        return None
+
+    answer = make_agent(script).run("What do 140 tickets to the Glass Orchard cost?")
+    assert "malformed_tool_call_repaired" in answer.flags
+    assert [s.observation for s in answer.steps] == ["1120"]
+
+
+def test_malformed_call_twice_fails_clearly(make_agent):
+    agent = make_agent(lambda messages: '<tool_call>{"name": "search", "arguments": </tool_call>')
+    answer = agent.run("Where is the Glass Orchard?")
+    assert answer.steps == []
+    assert "failed:malformed_tool_call" in answer.flags
+    assert answer.text.startswith("The model produced a malformed tool call again")
+
+
+def test_no_tool_call_falls_back_to_one_retrieve_answer_pass(make_agent, facts_search):
+    agent = make_agent(lambda messages: "I will just answer.")
+    answer = agent.run("How many varieties of pear does the Glass Orchard grow?")
+    assert answer.path == "agent_fallback" and "agent_fallback" in answer.flags
+    assert answer.steps == []
+    retrieved = {
+        h.chunk_id for h in facts_search("How many varieties of pear does the Glass Orchard grow?", 3)
+    }
+    assert {c.chunk_id for c in answer.citations} <= retrieved
+
+
+def test_tool_errors_are_observations_not_crashes(make_agent):
+    def script(messages):  # noqa: ANN001, ANN202
+        plan = [call("read", id="chunk:999999"), call("calculator", expression="__import__('os')"), None]
+        return plan[min(len(tool_messages(messages)), 2)]
+
+    answer = make_agent(script).run("Read something.")
+    # After the script the real model may call more tools; the first two steps are the scripted ones.
+    assert [s.observation.split(":")[0] for s in answer.steps[:2]] == ["error", "error"]
+    assert "chunk 999999 does not exist" in answer.steps[0].observation
