@@ -23,7 +23,13 @@ from ember.platform.models import Chunk, Collection, Document
 from ember.platform.settings import Settings, get_settings
 
 if TYPE_CHECKING:  # heavy imports (torch, FAISS) stay out of `ember --help`
+    from collections.abc import Iterator
+
+    from ember.agents.backends import ChatBackend
+    from ember.agents.types import AnswerEvent
     from ember.llm.chat import ChatModel
+    from ember.platform.answers import Answer
+    from ember.platform.conversations import ConversationRecord
     from ember.retrieval.embedder import Embedder
     from ember.retrieval.retriever import Retriever, SearchResult
     from ember.retrieval.store import IndexStore
@@ -300,3 +306,44 @@ class EmberService:
                 if (path / "config.json").is_file() and path.name not in names:
                     names.append(path.name)
         return names
+
+    # --- answers and conversations (logic: ember.platform.answers, ember.platform.conversations) ----
+    @cached_property
+    def llm(self) -> ChatBackend:
+        """The agents' LLM: the remote OpenAI-compatible endpoint when llm_base_url is set, else local."""
+        from ember.agents.backends import LocalBackend, OpenAICompatibleBackend
+
+        if self.settings.llm_base_url:
+            s = self.settings
+            return OpenAICompatibleBackend(s.llm_base_url, s.llm_model, s.llm_api_key)
+        return LocalBackend(self.chat_model, self.settings.llm_model)
+
+    def ask(self, question: str, collection: str, agent: bool = False, **options) -> Answer:
+        """A grounded answer (RAG or the agent); options: conversation_id, show_steps, sampling fields."""
+        for event in self.ask_stream(question, collection, agent, **options):
+            if event.kind == "done":
+                return event.answer
+        raise RuntimeError("answering ended without a 'done' event")
+
+    def ask_stream(
+        self, question: str, collection: str, agent: bool = False, **options
+    ) -> Iterator[AnswerEvent]:
+        """Events: "token" (text), "step" (with show_steps), "citations", then "done" carrying the Answer."""
+        from ember.platform.answers import Answerer
+
+        return Answerer(self).stream(question, collection, agent, **options)
+
+    def list_conversations(self, collection: str | None = None) -> list[ConversationRecord]:
+        from ember.platform.conversations import ConversationStore
+
+        return ConversationStore(self.db).list(collection)
+
+    def get_conversation(self, conversation_id: int) -> ConversationRecord:
+        from ember.platform.conversations import ConversationStore
+
+        return ConversationStore(self.db).get(conversation_id)
+
+    def delete_conversation(self, conversation_id: int) -> None:
+        from ember.platform.conversations import ConversationStore
+
+        ConversationStore(self.db).delete(conversation_id)

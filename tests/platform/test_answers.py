@@ -1,0 +1,96 @@
+"""EmberService.ask / ask_stream / conversations end to end: real SmolLM2, real indexes, SQLite."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from ember.agents.tools import ToolError
+from ember.agents.types import I_DONT_KNOW
+from ember.platform.answers import read_chunks
+from ember.platform.errors import InvalidInputError, NotFoundError
+from ember.platform.models import Chunk, Document
+from tests.agents.conftest import COLLECTION, facts_service  # noqa: F401 - the shared session fixture
+
+
+def test_ask_returns_resolving_citations_and_stores_the_turn(facts_service):  # noqa: F811
+    answer = facts_service.ask("When was the Kelmora Bridge opened?", COLLECTION, max_tokens=40)
+    assert answer.path == "rag" and answer.citations
+    with facts_service.db.session() as session:
+        for citation in answer.citations:
+            chunk = session.get(Chunk, citation["chunk_id"])
+            assert chunk is not None and citation["quote"] in chunk.text
+            assert session.get(Document, chunk.document_id).title == citation["title"]
+    conversation = facts_service.get_conversation(answer.conversation_id)
+    question, stored = conversation.messages
+    assert question.content == "When was the Kelmora Bridge opened?"
+    assert stored.id == answer.message_id and stored.content == answer.text
+    assert stored.citations == answer.citations and stored.metadata["flags"] == answer.flags
+    assert {"retrieve", "first_token", "generate"} <= set(answer.timings_ms)
+
+
+def test_unanswerable_question_is_i_dont_know_and_stored(facts_service):  # noqa: F811
+    answer = facts_service.ask("Who painted the Mona Lisa?", COLLECTION, max_tokens=24)
+    assert answer.text == I_DONT_KNOW and answer.citations == []
+    assert facts_service.get_conversation(answer.conversation_id).messages[-1].content == I_DONT_KNOW
+
+
+def test_follow_up_is_rewritten_to_stand_alone_before_retrieval(facts_service):  # noqa: F811
+    first = facts_service.ask("How long is the Kelmora Bridge?", COLLECTION, max_tokens=24)
+    follow = facts_service.ask(
+        "Who opened it?", COLLECTION, conversation_id=first.conversation_id, max_tokens=24
+    )
+    assert follow.query == "How long is the Kelmora Bridge? Who opened it?"
+    assert follow.conversation_id == first.conversation_id
+    assert all(c["title"] == "Kelmora Bridge" for c in follow.citations)
+    messages = facts_service.get_conversation(first.conversation_id).messages
+    assert [m.role for m in messages] == ["user", "assistant", "user", "assistant"]
+    assert messages[2].rewritten_query == follow.query
+
+
+def test_stream_yields_tokens_then_citations_then_done(facts_service):  # noqa: F811
+    events = list(
+        facts_service.ask_stream("How wide is the Tarn Observatory mirror?", COLLECTION, max_tokens=24)
+    )
+    kinds = [e.kind for e in events]
+    assert kinds[-2:] == ["citations", "done"] and set(kinds[:-2]) == {"token"}
+    assert events[-2].citations is not None and events[-1].answer.message_id > 0
+
+
+def test_agent_mode_runs_and_records_its_path_and_steps(facts_service):  # noqa: F811
+    events = list(
+        facts_service.ask_stream(
+            "What does a ticket to the Glass Orchard cost?",
+            COLLECTION,
+            agent=True,
+            show_steps=True,
+            max_tokens=32,
+        )
+    )
+    answer = events[-1].answer
+    assert answer.path in ("agent", "agent_fallback")
+    assert len([e for e in events if e.kind == "step"]) == len(answer.steps) <= 6
+    stored = facts_service.get_conversation(answer.conversation_id)
+    assert stored.mode == "agent" and stored.messages[-1].steps == answer.steps
+
+
+def test_read_tool_returns_neighbouring_chunks_and_rejects_unknown_ids(facts_service):  # noqa: F811
+    with facts_service.db.session() as session:
+        chunk_id = session.scalars(select(Chunk.id)).first()
+    hits = read_chunks(facts_service.db, "chunk", chunk_id, 1)
+    assert chunk_id in [h.chunk_id for h in hits] and hits[0].collection == COLLECTION
+    with pytest.raises(ToolError, match="chunk 0 does not exist"):
+        read_chunks(facts_service.db, "chunk", 0, 1)
+    with pytest.raises(ToolError, match="document 0 does not exist"):
+        read_chunks(facts_service.db, "document", 0, 1)
+
+
+def test_bad_input_is_a_clear_error(facts_service):  # noqa: F811
+    with pytest.raises(InvalidInputError, match="question must not be empty"):
+        facts_service.ask("  ", COLLECTION)
+    with pytest.raises(NotFoundError, match="collection 'nope' does not exist"):
+        facts_service.ask("Hello?", "nope")
+    with pytest.raises(InvalidInputError, match="temperature"):
+        facts_service.ask("Hello?", COLLECTION, temperature=-1)
+    with pytest.raises(NotFoundError, match="conversation 999999 does not exist"):
+        facts_service.ask("Hello?", COLLECTION, conversation_id=999999)
