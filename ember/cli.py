@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from ember.commands import admin, catalogue, index, retrieval, search
+from ember.commands import admin, ask, catalogue, index, retrieval, search
 from ember.commands import eval as eval_commands
 from ember.commands import keys as keys_commands
 from ember.commands import llm as llm_commands
@@ -23,6 +23,7 @@ app.add_typer(catalogue.documents_app, name="documents")
 app.add_typer(admin.config_app, name="config")
 app.add_typer(admin.db_app, name="db")
 app.command("search")(search.search)
+app.command("ask")(ask.ask)
 app.add_typer(index.app, name="index")
 app.add_typer(retrieval.app, name="retrieval")
 app.add_typer(eval_commands.app, name="eval")
