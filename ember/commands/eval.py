@@ -27,6 +27,8 @@ def retrieval(
     ),
     out: Path = typer.Option(Path("runs/eval"), "--out", help="Where the JSON and Markdown reports go."),
     split: str | None = typer.Option(None, "--split", help="qrels file stem (default: all qrels/*.tsv)."),
+    fusion: str = typer.Option("rrf", "--fusion", help="rrf | convex"),
+    dense_weight: float = typer.Option(0.5, "--dense-weight", min=0.0, max=1.0, help="For convex fusion."),
     keep_index: str | None = typer.Option(
         None, "--keep-index", help="Keep the corpus index as EMBER_HOME/indexes/NAME (reused when present)."
     ),
@@ -36,6 +38,7 @@ def retrieval(
     from ember.evals.retrieval_runner import COLUMNS, run_retrieval_eval, write_report
     from ember.platform.index_sync import reranker_path
     from ember.platform.settings import get_settings
+    from ember.retrieval.retriever import RetrievalConfig
 
     settings = get_settings()
     try:
@@ -61,7 +64,13 @@ def retrieval(
 
         try:
             report = run_retrieval_eval(
-                dataset, modes, model, settings.embedding_model, index_dir=index_dir, on_query=on_query
+                dataset,
+                modes,
+                model,
+                settings.embedding_model,
+                index_dir=index_dir,
+                config=RetrievalConfig(fusion=fusion, dense_weight=dense_weight),
+                on_query=on_query,
             )
         except ValueError as exc:
             err_console.print(f"[red]error:[/red] {exc}")

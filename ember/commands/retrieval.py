@@ -26,6 +26,7 @@ def train_reranker(
     max_length: int = typer.Option(256, "--max-length", min=16),
     max_queries: int | None = typer.Option(None, "--max-queries", help="Cap training queries (CPU budget)."),
     heldout: float = typer.Option(0.2, "--heldout", min=0.0, max=0.9, help="Fraction of documents held out."),
+    max_heldout: int = typer.Option(200, "--max-heldout", min=1, help="Cap held-out queries (CPU budget)."),
 ) -> None:
     """Synthetic queries (titles, headings, sentences) with BM25 hard negatives; reports the held-out gain."""
     import json
@@ -67,6 +68,7 @@ def train_reranker(
             max_length,
             heldout,
             max_queries,
+            max_heldout,
             progress=on_step,
         )
     Path(output / "ember_training_report.json").write_text(json.dumps(asdict(report), indent=1))

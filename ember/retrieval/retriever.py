@@ -72,6 +72,8 @@ class Retriever:
         filters: Mapping[str, object] | None = None,
         mode: str = "hybrid+rerank",
     ) -> SearchResult:
+        if self.config.fusion not in ("rrf", "convex"):
+            raise ValueError(f"fusion must be 'rrf' or 'convex', got {self.config.fusion!r}")
         if mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}; got {mode!r}")
         if not collections:
