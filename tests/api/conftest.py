@@ -62,7 +62,9 @@ def base_url(api_service, keys) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def admin(base_url, keys) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=base_url, headers={"Authorization": f"Bearer {keys['admin']}"}, timeout=120) as c:
+    with httpx.Client(
+        base_url=base_url, headers={"Authorization": f"Bearer {keys['admin']}"}, timeout=120
+    ) as c:
         yield c
 
 

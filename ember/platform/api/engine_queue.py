@@ -35,6 +35,7 @@ class EngineQueue:
         self._thread = threading.Thread(target=self._work, name="ember-engine", daemon=True)
         self._thread.start()
         self.waiting = 0
+        self.cancelled = 0  # jobs stopped early because their request went away
 
     async def stream(self, make_iterator: Callable[[], Iterator[Any]]) -> AsyncIterator[Any]:
         """Items of ``make_iterator()`` as the worker produces them; leaving early cancels the job."""
@@ -58,8 +59,10 @@ class EngineQueue:
         results = [value async for value in self.stream(lambda: iter([call()]))]
         return results[0]
 
-    def close(self) -> None:
+    def close(self, wait_s: float = 5.0) -> None:
+        """Stop after the current job, so torch is not torn down in the middle of a step."""
         self._jobs.put(None)
+        self._thread.join(wait_s)
 
     def _send(self, job: _Job, kind: str, value: Any = None) -> None:
         try:
@@ -71,12 +74,14 @@ class EngineQueue:
         while (job := self._jobs.get()) is not None:
             self.waiting -= 1
             if job.cancelled.is_set():
+                self.cancelled += 1
                 continue
             iterator = None
             try:
                 iterator = job.make_iterator()
                 for item in iterator:
                     if job.cancelled.is_set():
+                        self.cancelled += 1
                         break
                     self._send(job, "item", item)
                 else:

@@ -33,6 +33,12 @@ class ApiMetrics:
             "ember_engine_queue_depth", "Generations waiting for the engine", registry=self.registry
         )
 
+        self.cancelled = Gauge(
+            "ember_engine_cancelled_jobs",
+            "Generations stopped because the client left or timed out",
+            registry=self.registry,
+        )
+
     def record_generation(self, prompt_tokens: int, completion_tokens: int, seconds: float) -> None:
         self.prompt_tokens.inc(prompt_tokens)
         self.tokens.inc(completion_tokens)

@@ -98,8 +98,11 @@ async def chat_completions(body: ChatCompletionRequest, request: Request):  # no
             chunks, media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
         )
     collected = [first]
-    async with asyncio.timeout_at(deadline):
-        collected += [event async for event in events]
+    try:
+        async with asyncio.timeout_at(deadline):
+            collected += [event async for event in events]
+    except TimeoutError as exc:
+        raise ApiError(504, f"the request took longer than {timeout:g} s and was cancelled") from exc
     done = collected[-1]
     return fmt.completion(
         cid, model, done["text"], done["tool_calls"], done["finish_reason"], done["usage"], done.get("ember")

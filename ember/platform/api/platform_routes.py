@@ -47,6 +47,7 @@ def health(request: Request) -> dict:
 def metrics(request: Request) -> Response:
     state = request.app.state
     state.metrics.queue_depth.set(state.engine.waiting)
+    state.metrics.cancelled.set(state.engine.cancelled)
     return Response(state.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
 
 

@@ -1,0 +1,94 @@
+"""Per-key concurrency and request timeouts, on a second server with tight limits."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from ember.platform.api.app import create_app
+from ember.platform.service import EmberService
+from tests.api.conftest import make_settings
+from tests.api.server import running
+
+
+@pytest.fixture(scope="module")
+def tight_url(api_service, keys, smollm2_models_dir) -> Iterator[str]:
+    settings = make_settings(
+        api_service.settings.home,
+        smollm2_models_dir,
+        api_concurrency_per_key=1,
+        api_timeout_s=1,
+        api_max_tokens=512,
+    )
+    service = EmberService(settings)
+    service.chat_model = api_service.chat_model  # one loaded model for the whole session
+    with running(create_app(service, auth_required=True)) as url:
+        yield url
+    service.db.dispose()
+
+
+def _headers(key: str) -> dict:
+    return {"Authorization": f"Bearer {key}"}
+
+
+def test_second_concurrent_request_of_a_key_gets_429(tight_url, keys):
+    release = threading.Event()
+
+    def slow_body() -> Iterator[bytes]:  # keeps the first request in flight until released
+        yield b'{"query": "kettle", '
+        release.wait(30)
+        yield b'"collections": ["notes"], "k": 1}'
+
+    first: dict = {}
+
+    def send_slowly() -> None:
+        headers = _headers(keys["read"]) | {"Content-Type": "application/json"}
+        first["response"] = httpx.post(
+            f"{tight_url}/v1/search", content=slow_body(), headers=headers, timeout=60
+        )
+
+    sender = threading.Thread(target=send_slowly)
+    sender.start()
+    try:
+        deadline = time.monotonic() + 10
+        while (
+            busy := httpx.get(f"{tight_url}/v1/models", headers=_headers(keys["read"]))
+        ).status_code == 200:
+            assert time.monotonic() < deadline, "the slow request never counted as in flight"
+            time.sleep(0.05)
+        other_key = httpx.get(f"{tight_url}/v1/models", headers=_headers(keys["write"]))
+    finally:
+        release.set()
+        sender.join()
+    assert busy.status_code == 429 and busy.json()["error"]["type"] == "rate_limit_error"
+    assert other_key.status_code == 200
+    assert first["response"].status_code == 200
+    assert httpx.get(f"{tight_url}/v1/models", headers=_headers(keys["read"])).status_code == 200
+
+
+def _cancelled(url: str) -> float:
+    metrics = httpx.get(f"{url}/metrics").text
+    return float(
+        next(
+            line for line in metrics.splitlines() if line.startswith("ember_engine_cancelled_jobs ")
+        ).split()[1]
+    )
+
+
+def test_generation_past_the_timeout_gets_504_and_is_cancelled(tight_url, keys, model_id):
+    before = _cancelled(tight_url)
+    # 512 tokens take far more than the 1 s limit on any CPU.
+    messages = [{"role": "user", "content": "Count from 1 to 500, separated by commas."}]
+    body = {"model": model_id, "messages": messages, "max_tokens": 512}
+    response = httpx.post(
+        f"{tight_url}/v1/chat/completions", json=body, headers=_headers(keys["read"]), timeout=60
+    )
+    assert response.status_code == 504 and response.json()["error"]["type"] == "timeout_error"
+    deadline = time.monotonic() + 30
+    while _cancelled(tight_url) == before and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _cancelled(tight_url) == before + 1
