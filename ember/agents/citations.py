@@ -15,7 +15,7 @@ from ember.agents.types import I_DONT_KNOW, Citation
 from ember.retrieval.types import Hit
 
 MARKER = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")
-_SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
+_SENTENCE = re.compile(r"(?<=[.!?])\s+|\n\s*\n")  # a single newline is a wrapped line
 _WORD = re.compile(r"[a-z0-9]+(?:[.,][0-9]+)*")
 _STOPWORDS = frozenset(
     "a an the and or of to in on for by with as at from is are was were be been it its this that these "
