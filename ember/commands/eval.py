@@ -27,8 +27,8 @@ def retrieval(
     ),
     out: Path = typer.Option(Path("runs/eval"), "--out", help="Where the JSON and Markdown reports go."),
     split: str | None = typer.Option(None, "--split", help="qrels file stem (default: all qrels/*.tsv)."),
-    fusion: str = typer.Option("rrf", "--fusion", help="rrf | convex"),
-    dense_weight: float = typer.Option(0.5, "--dense-weight", min=0.0, max=1.0, help="For convex fusion."),
+    fusion: str = typer.Option("convex", "--fusion", help="rrf | convex"),
+    dense_weight: float = typer.Option(0.3, "--dense-weight", min=0.0, max=1.0, help="For convex fusion."),
     keep_index: str | None = typer.Option(
         None, "--keep-index", help="Keep the corpus index as EMBER_HOME/indexes/NAME (reused when present)."
     ),
