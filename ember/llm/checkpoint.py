@@ -24,8 +24,10 @@ def ember_home() -> Path:
     """EMBER_HOME if set, else the user data dir (the same rule as the platform settings)."""
     if os.environ.get("EMBER_HOME"):
         return Path(os.environ["EMBER_HOME"]).expanduser()
-    import platformdirs
-
+    try:
+        import platformdirs
+    except ImportError:  # serving machines may carry only torch & co: use the XDG rule directly
+        return Path(os.environ.get("XDG_DATA_HOME", "~/.local/share")).expanduser() / "ember"
     return Path(platformdirs.user_data_dir("ember"))
 
 

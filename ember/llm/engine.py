@@ -53,16 +53,21 @@ def configure_cpu_threads() -> int:
 class Engine:
     """Generates text from a loaded model and its tokenizer (ember.llm.tokenizer contract)."""
 
-    def __init__(self, model: Transformer, tokenizer, compile_decode: bool = False) -> None:
+    def __init__(
+        self, model: Transformer, tokenizer, compile_decode: bool = False, static_decode: bool | None = None
+    ) -> None:
         self.model = model
         self.tokenizer = tokenizer
         self.device = next(model.parameters()).device
         self.dtype = next(p for p in model.parameters() if p.is_floating_point()).dtype
-        self.static_decode = self.device.type == "cuda"
+        # Static decode (whole cache read every step) is what CUDA graphs need; on CPU reading only
+        # the filled prefix is faster. Either works on either device.
+        self.static_decode = self.device.type == "cuda" if static_decode is None else static_decode
         self.sync_every = 16 if self.device.type == "cuda" else 1
         if self.device.type == "cpu":
             configure_cpu_threads()
         self._decode = self._decode_step
+        self._static_cache: KVCache | None = None
         if compile_decode:
             mode = "reduce-overhead" if self.device.type == "cuda" else None
             self._decode = torch.compile(self._decode_step, mode=mode, fullgraph=True)
@@ -129,6 +134,19 @@ class Engine:
         stop_ids = self.tokenizer.eos_ids if params.stop_token_ids is None else params.stop_token_ids
         return SequenceText(self.tokenizer.stream_decoder(), params.stop, set(stop_ids))
 
+    def _cache(self, batch: int, max_len: int) -> KVCache:
+        """A fresh cache, or on CUDA one full-context cache per batch size, reused across calls so a
+        captured CUDA graph keeps its addresses. Reuse is safe: slots past a row's position are
+        masked, and every slot at or before it is rewritten before it is read."""
+        if not self.static_decode:
+            return KVCache(self.model.config, batch, max_len, self.dtype, self.device)
+        if self._static_cache is None or self._static_cache.batch_size != batch:
+            config = self.model.config
+            self._static_cache = KVCache(config, batch, config.max_seq_len, self.dtype, self.device)
+            for tensor in self._static_cache.k + self._static_cache.v:
+                torch._dynamo.mark_static_address(tensor)
+        return self._static_cache
+
     def _decode_step(
         self, tokens: torch.Tensor, positions: torch.Tensor, cache: KVCache, kv_len: int | None
     ) -> torch.Tensor:
@@ -147,7 +165,7 @@ class Engine:
                 f"prompt of {longest} tokens leaves no room in the context of {self.model.config.max_seq_len}"
             )
         steps = max_len - longest
-        cache = KVCache(self.model.config, batch, max_len, self.dtype, self.device)
+        cache = self._cache(batch, max_len)
         padded = torch.zeros(batch, longest, dtype=torch.long)
         for row, ids in enumerate(prompts):
             padded[row, : len(ids)] = torch.tensor(ids)

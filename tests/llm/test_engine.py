@@ -68,3 +68,13 @@ def test_stop_token_ends_generation(smollm2, smollm2_tokenizer):
     )[0]
     assert stopped.finish_reason == "stop"
     assert stopped.token_ids == first.token_ids[:2]
+
+
+def test_static_decode_reusing_its_cache_matches_dynamic_decode(smollm2, smollm2_tokenizer):
+    """The CUDA-graph-shaped path (full cache, reused across calls), exercised on CPU."""
+    params = SamplingParams(max_tokens=8, stop_token_ids=set())
+    dynamic = Engine(smollm2, smollm2_tokenizer).generate(PROMPTS[2:], params)
+    static = Engine(smollm2, smollm2_tokenizer, static_decode=True)
+    static.generate(PROMPTS[:2], SamplingParams(max_tokens=30, stop_token_ids=set()))  # leave stale slots
+    again = static.generate(PROMPTS[2:], params)
+    assert [g.token_ids for g in again] == [g.token_ids for g in dynamic]

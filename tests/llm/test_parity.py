@@ -37,3 +37,11 @@ def test_greedy_64_tokens_match_hf(smollm2, smollm2_tokenizer, hf_reference):
             )
         assert ours == out[0, len(ids) :].tolist(), prompt
         assert len(ours) == 64
+
+
+@pytest.mark.slow  # torch.compile of the decode step takes minutes on 2 CPU cores
+def test_compiled_static_decode_step_matches_eager(smollm2, smollm2_tokenizer):
+    params = SamplingParams(max_tokens=8, stop_token_ids=set())
+    eager = Engine(smollm2, smollm2_tokenizer).generate(PROMPTS[:2], params)
+    compiled = Engine(smollm2, smollm2_tokenizer, compile_decode=True, static_decode=True)
+    assert [g.token_ids for g in compiled.generate(PROMPTS[:2], params)] == [g.token_ids for g in eager]

