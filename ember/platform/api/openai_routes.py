@@ -17,9 +17,10 @@ from starlette.concurrency import run_in_threadpool
 from ember.platform.api import chat_format as fmt
 from ember.platform.api.auth import require
 from ember.platform.api.cancellation import until_done_or_gone
-from ember.platform.api.errors import ApiError
+from ember.platform.api.errors import ApiError, error_body, from_ember_error
 from ember.platform.api.rag import rag_events
 from ember.platform.api.schemas import ChatCompletionRequest, ChatMessage, EmbeddingRequest
+from ember.platform.errors import EmberError
 
 router = APIRouter(prefix="/v1")
 DEFAULT_MAX_TOKENS = 256
@@ -162,30 +163,8 @@ async def _sse(
                 else:  # an ember extension event (agent step, citations) rides on an empty delta
                     yield fmt.sse(fmt.chunk(cid, model, {}, ember=event["ember"]))
                 event = await anext(events)
-    except TimeoutError:
-        yield fmt.sse(
-            {
-                "error": {
-                    "message": "generation timed out",
-                    "type": "timeout_error",
-                    "param": None,
-                    "code": "timeout",
-                }
-            }
-        )
-        yield fmt.DONE
-        return
-    except ApiError as exc:
-        yield fmt.sse(
-            {
-                "error": {
-                    "message": exc.message,
-                    "type": "invalid_request_error",
-                    "param": exc.param,
-                    "code": exc.code,
-                }
-            }
-        )
+    except Exception as exc:  # noqa: BLE001 - headers are sent: the error travels as the last event
+        yield fmt.sse(_stream_error(exc))
         yield fmt.DONE
         return
     final: dict[str, Any] = {}
@@ -197,6 +176,16 @@ async def _sse(
     if body.stream_options and body.stream_options.include_usage:
         yield fmt.sse(fmt.chunk(cid, model, {}, usage=event["usage"]))
     yield fmt.DONE
+
+
+def _stream_error(exc: Exception) -> dict:
+    if isinstance(exc, TimeoutError):
+        return error_body(504, "generation timed out and was cancelled", code="timeout")
+    if isinstance(exc, EmberError):
+        exc = from_ember_error(exc)
+    if isinstance(exc, ApiError):
+        return error_body(exc.status, exc.message, exc.param, exc.code)
+    return error_body(500, f"internal error: {type(exc).__name__}")
 
 
 @router.post("/embeddings", dependencies=[Depends(require("read"))])

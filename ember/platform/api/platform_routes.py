@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dataclasses import asdict, is_dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Request, UploadFile
+from fastapi import Path as PathParam
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
@@ -17,6 +18,7 @@ from ember.platform.api.schemas import CollectionCreate, CollectionUpdate, Searc
 
 router = APIRouter()
 READ, WRITE = Depends(require("read")), Depends(require("write"))
+RowId = Annotated[int, PathParam(ge=1, le=2**63 - 1)]  # what SQL integer keys can hold
 
 
 def _plain(value: Any) -> Any:
@@ -146,11 +148,11 @@ def list_conversations(request: Request, collection: str | None = None) -> dict:
 
 
 @router.get("/v1/conversations/{conversation_id}", dependencies=[READ])
-def get_conversation(conversation_id: int, request: Request) -> dict:
+def get_conversation(conversation_id: RowId, request: Request) -> dict:
     return {"object": "conversation", **_plain(_conversations(request).get_conversation(conversation_id))}
 
 
 @router.delete("/v1/conversations/{conversation_id}", dependencies=[WRITE])
-def delete_conversation(conversation_id: int, request: Request) -> dict:
+def delete_conversation(conversation_id: RowId, request: Request) -> dict:
     _conversations(request).delete_conversation(conversation_id)
     return {"id": conversation_id, "object": "conversation", "deleted": True}
