@@ -2,7 +2,7 @@
 
 Fused (RRF) scores only encode ranks, so they cannot say "nothing here is relevant". The cross-encoder's
 score can when a reranker ran; otherwise the dense stage's cosine similarity is the absolute signal.
-Thresholds were calibrated on the shared factoid set (bench/answer/calibrate.py): see docs/benchmarks.md.
+bench/answer/run.py reports the top dense score of answerable questions, to check the threshold against.
 """
 
 from __future__ import annotations
