@@ -33,6 +33,7 @@ if TYPE_CHECKING:  # heavy imports (torch, FAISS) stay out of `ember --help`
     from ember.retrieval.embedder import Embedder
     from ember.retrieval.retriever import Retriever, SearchResult
     from ember.retrieval.store import IndexStore
+    from ember.retrieval.types import Hit
 
 
 @dataclass(frozen=True)
@@ -347,3 +348,13 @@ class EmberService:
         from ember.platform.conversations import ConversationStore
 
         ConversationStore(self.db).delete(conversation_id)
+
+    def get_chunk(self, chunk_id: int) -> Hit:
+        """One stored chunk with its document title and location (what a citation points at)."""
+        from ember.agents.tools import ToolError
+        from ember.platform.answers import read_chunks
+
+        try:
+            return read_chunks(self.db, "chunk", chunk_id, 0)[0]
+        except ToolError as exc:
+            raise NotFoundError(f"chunk {chunk_id} does not exist") from exc
