@@ -16,6 +16,7 @@ from ember.retrieval.types import Hit
 
 MARKER = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")
 _SENTENCE = re.compile(r"(?<=[.!?])\s+|\n\s*\n")  # a single newline is a wrapped line
+_MARKUP = re.compile(r"</?passages?\b[^>]*>")  # small models echo the prompt's delimiters
 _WORD = re.compile(r"[a-z0-9]+(?:[.,][0-9]+)*")
 _STOPWORDS = frozenset(
     "a an the and or of to in on for by with as at from is are was were be been it its this that these "
@@ -70,7 +71,7 @@ def _quote(passage: Hit, claim: str) -> str:
 
 def verify(answer: str, passages: list[Hit], repair: bool = True) -> Verified:
     """Check the answer's citations against ``passages`` (numbered from 1, in prompt order)."""
-    text = answer.strip()
+    text = _MARKUP.sub("", answer).strip()
     if is_i_dont_know(text) or not text:
         return Verified(I_DONT_KNOW if not text else text, [], [] if text else ["empty_answer"])
     flags: list[str] = []

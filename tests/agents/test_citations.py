@@ -45,6 +45,11 @@ def test_uncited_answer_is_flagged_and_repaired_by_overlap():
     assert unrepaired.flags == ["no_citations"] and unrepaired.citations == []
 
 
+def test_echoed_passage_delimiters_are_removed_from_the_answer():
+    checked = verify('<passage n="1" title="Bridge">\nIt is 412 meters long [1].</passage>', PASSAGES)
+    assert checked.text == "It is 412 meters long [1]."
+
+
 def test_answer_overlapping_nothing_stays_uncited():
     checked = verify("Bananas are yellow.", PASSAGES)
     assert checked.flags == ["no_citations"] and checked.citations == []
