@@ -9,6 +9,7 @@ from __future__ import annotations
 import typer
 
 from ember.commands import admin, ask, catalogue, index, retrieval, search
+from ember.commands import chat as chat_commands
 from ember.commands import eval as eval_commands
 from ember.commands import keys as keys_commands
 from ember.commands import llm as llm_commands
@@ -28,6 +29,7 @@ app.add_typer(index.app, name="index")
 app.add_typer(retrieval.app, name="retrieval")
 app.add_typer(eval_commands.app, name="eval")
 app.command("serve")(serve_commands.serve)
+app.command("chat")(chat_commands.chat)
 app.add_typer(keys_commands.app, name="keys")
 app.add_typer(llm_commands.app, name="llm")
 app.add_typer(models_commands.app, name="models")

@@ -1,0 +1,283 @@
+"""`ember chat`: a terminal chat over one collection that streams answers and shows their sources.
+
+Layout (fits 80×24): collection picker and mode on top; the transcript (answers as Markdown, agent
+steps as collapsible rows) beside the sources panel; the question box; a status bar with the model
+and its speed; the footer with the key bindings. Every call into the service happens in a worker
+thread or under a guard that turns errors into notifications: the app itself never crashes.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from rich.text import Text
+from textual import on, work
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.widgets import Collapsible, Footer, Input, OptionList, Select, Static
+from textual.widgets.option_list import Option
+
+from ember.ui.screens import ChunkScreen, ConversationsScreen
+from ember.ui.widgets import AnswerView, UserTurn, step_view
+
+
+def _field(obj: Any, name: str, default: Any = None) -> Any:
+    return obj.get(name, default) if isinstance(obj, dict) else getattr(obj, name, default)
+
+
+class ChatApp(App[None]):
+    TITLE = "Ember"
+    CSS = """
+    #topbar { height: 3; }
+    #collection { width: 1fr; }
+    #mode { width: 16; padding: 1 1; text-align: center; }
+    #body { height: 1fr; }
+    #transcript { width: 1fr; padding: 0 1; }
+    #sidebar { width: 30; border-left: vkey $primary; }
+    #sources-title { height: 1; padding: 0 1; text-style: bold; background: $primary-background; }
+    #sources { height: 1fr; border: none; }
+    #prompt { height: 3; }
+    #status { height: 1; padding: 0 1; background: $primary-background; color: $text-muted; }
+    """
+    BINDINGS = [
+        Binding("ctrl+n", "new_conversation", "New"),
+        Binding("ctrl+o", "open_conversation", "History"),
+        Binding("ctrl+l", "pick_collection", "Collection"),
+        Binding("ctrl+s", "focus_sources", "Sources"),
+        Binding("ctrl+t", "toggle_steps", "Steps"),
+        Binding("ctrl+g", "toggle_agent", "Agent"),
+        Binding("ctrl+q", "quit", "Quit", priority=True),
+    ]
+
+    def __init__(self, service, collection: str | None = None, agent: bool = False) -> None:  # noqa: ANN001
+        super().__init__()
+        self.service = service
+        self.collection = collection
+        self.agent = agent
+        self.conversation_id: int | None = None
+        self.citations: list[dict] = []
+        self.busy = False
+        self.speed: float | None = None
+        self.state = "ready"
+        self.model_name = Path(service.settings.llm_model).name
+
+    # --- layout ----------------------------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="topbar"):
+            yield Select([], prompt="collection", allow_blank=True, id="collection")
+            yield Static("", id="mode")
+        with Horizontal(id="body"):
+            yield VerticalScroll(id="transcript")
+            with Vertical(id="sidebar"):
+                yield Static("Sources", id="sources-title")
+                yield OptionList(id="sources")
+        yield Input(placeholder="Ask a question…", id="prompt")
+        yield Static("", id="status")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        names = self._guard(lambda: [c.name for c in self.service.list_collections()]) or []
+        picker = self.query_one("#collection", Select)
+        picker.set_options([(name, name) for name in names])
+        if self.collection and self.collection not in names:
+            self.notify(f"collection '{self.collection}' does not exist", severity="error")
+            self.collection = None
+        self.collection = self.collection or (names[0] if names else None)
+        if self.collection:
+            picker.value = self.collection
+        else:
+            self.notify(
+                "no collections yet: run `ember sample` or `ember ingest PATH -c NAME`", severity="warning"
+            )
+        self._refresh_labels()
+        self.query_one("#prompt", Input).focus()
+
+    def _refresh_labels(self) -> None:
+        self.query_one("#mode", Static).update("agent" if self.agent else "RAG")
+        speed = f"{self.speed:.1f} tok/s" if self.speed is not None else "– tok/s"
+        where = self.collection or "no collection"
+        conversation = f"#{self.conversation_id}" if self.conversation_id else "new"
+        line = f"{self.model_name} · {speed} · {where} · conversation {conversation} · {self.state}"
+        self.query_one("#status", Static).update(line)
+
+    def _guard(self, call):  # noqa: ANN001, ANN202 - any service call: errors become notifications
+        try:
+            return call()
+        except Exception as exc:  # noqa: BLE001 - the app must survive anything the service raises
+            self.notify(str(exc) or type(exc).__name__, title="error", severity="error", timeout=8)
+            return None
+
+    # --- asking ----------------------------------------------------------------------------------
+    @on(Input.Submitted, "#prompt")
+    def ask_question(self, event: Input.Submitted) -> None:
+        question = event.value.strip()
+        if not question:
+            return
+        if self.busy:
+            self.notify("still answering the previous question", severity="warning")
+            return
+        if not self.collection:
+            self.notify("pick a collection first (ctrl+l)", severity="error")
+            return
+        event.input.value = ""
+        transcript = self.query_one("#transcript", VerticalScroll)
+        answer = AnswerView()
+        transcript.mount(UserTurn(question, markup=False))
+        transcript.mount(answer)
+        transcript.scroll_end(animate=False)
+        self.busy, self.state = True, "thinking…"
+        self._refresh_labels()
+        self.stream_answer(question, answer)
+
+    @work(thread=True, exclusive=True, group="ask")
+    def stream_answer(self, question: str, answer: AnswerView) -> None:
+        started, first_token, tokens = time.perf_counter(), None, 0
+        steps = 0
+        try:
+            events = self.service.ask_stream(
+                question,
+                self.collection,
+                agent=self.agent,
+                conversation_id=self.conversation_id,
+                show_steps=True,
+            )
+            for event in events:
+                kind = _field(event, "kind")
+                if kind == "token":
+                    first_token = first_token or time.perf_counter()
+                    tokens += 1
+                    self.call_from_thread(answer.add, _field(event, "text", ""))
+                    if tokens % 8 == 0:
+                        self.call_from_thread(self._set_speed, tokens, time.perf_counter() - first_token)
+                elif kind == "step":
+                    steps += 1
+                    self.call_from_thread(self._add_step, steps, _field(event, "step"), answer)
+                elif kind == "citations":
+                    self.call_from_thread(self._show_sources, _field(event, "citations") or [])
+                elif kind == "done":
+                    self.call_from_thread(self._finish_answer, _field(event, "answer"), answer)
+            completion = tokens
+            if first_token:
+                self.call_from_thread(self._set_speed, completion, time.perf_counter() - first_token)
+        except Exception as exc:  # noqa: BLE001 - shown to the user; the app keeps running
+            self.call_from_thread(
+                self.notify, str(exc) or type(exc).__name__, title="error", severity="error"
+            )
+        finally:
+            self.call_from_thread(self._done_asking, time.perf_counter() - started)
+
+    def _set_speed(self, tokens: int, seconds: float) -> None:
+        if seconds > 0:
+            self.speed = tokens / seconds
+            self._refresh_labels()
+
+    def _add_step(self, number: int, step: Any, answer: AnswerView) -> None:
+        plain = step if isinstance(step, dict) else vars(step)
+        self.query_one("#transcript", VerticalScroll).mount(step_view(number, plain), before=answer)
+
+    async def _finish_answer(self, result: Any, answer: AnswerView) -> None:
+        self.conversation_id = _field(result, "conversation_id", self.conversation_id)
+        text = _field(result, "text", "")
+        if text and text.strip() != answer.text.strip():
+            answer.text = text
+            await answer.update(text)
+        self._show_sources(_field(result, "citations", []) or [])
+        self.query_one("#transcript", VerticalScroll).scroll_end(animate=False)
+
+    def _done_asking(self, seconds: float) -> None:
+        self.busy, self.state = False, f"answered in {seconds:.1f} s"
+        self._refresh_labels()
+
+    # --- sources ---------------------------------------------------------------------------------
+    def _show_sources(self, citations: list) -> None:
+        self.citations = [c if isinstance(c, dict) else vars(c) for c in citations]
+        sources = self.query_one("#sources", OptionList)
+        sources.clear_options()
+        for c in self.citations:
+            label = Text.assemble(
+                (f"[{c['n']}] {c['title']}", "bold"), f"\n{c['location']}\n", (c["quote"], "italic")
+            )
+            sources.add_option(Option(label, id=str(c["chunk_id"])))
+        self.query_one("#sources-title", Static).update(f"Sources ({len(self.citations)})")
+
+    @on(OptionList.OptionSelected, "#sources")
+    def open_source(self, event: OptionList.OptionSelected) -> None:
+        chunk = self._guard(lambda: self.service.get_chunk(int(event.option.id)))
+        if chunk is not None:
+            self.push_screen(ChunkScreen(chunk.title, chunk.location, chunk.text))
+
+    # --- collections and conversations -----------------------------------------------------------
+    @on(Select.Changed, "#collection")
+    def switch_collection(self, event: Select.Changed) -> None:
+        if event.value is Select.BLANK or event.value == self.collection:
+            return
+        self.collection = str(event.value)
+        self.action_new_conversation()
+        self.notify(f"now asking '{self.collection}'")
+
+    def _clear(self) -> None:
+        self.query_one("#transcript", VerticalScroll).remove_children()
+        self._show_sources([])
+
+    def action_new_conversation(self) -> None:
+        if self.busy:
+            self.notify("wait for the answer to finish", severity="warning")
+            return
+        self.conversation_id = None
+        self._clear()
+        self._refresh_labels()
+
+    def action_open_conversation(self) -> None:
+        conversations = self._guard(lambda: self.service.list_conversations(self.collection))
+        if conversations is None:
+            return
+        if not conversations:
+            self.notify("no previous conversations in this collection")
+            return
+        self.push_screen(ConversationsScreen(conversations), self._load_conversation)
+
+    def _load_conversation(self, conversation_id: int | None) -> None:
+        if conversation_id is None:
+            return
+        conversation = self._guard(lambda: self.service.get_conversation(conversation_id))
+        if conversation is None:
+            return
+        self.conversation_id = conversation.id
+        self._clear()
+        transcript = self.query_one("#transcript", VerticalScroll)
+        last_citations: list = []
+        for message in conversation.messages:
+            if message.role == "user":
+                transcript.mount(UserTurn(message.content, markup=False))
+                continue
+            for number, step in enumerate(message.steps or [], 1):
+                transcript.mount(step_view(number, step))
+            transcript.mount(AnswerView(message.content))
+            last_citations = message.citations or []
+        self._show_sources(last_citations)
+        self._refresh_labels()
+        transcript.scroll_end(animate=False)
+
+    def action_pick_collection(self) -> None:
+        picker = self.query_one("#collection", Select)
+        picker.focus()
+        picker.expanded = True
+
+    def action_focus_sources(self) -> None:
+        self.query_one("#sources", OptionList).focus()
+
+    def action_toggle_steps(self) -> None:
+        steps = list(self.query(Collapsible))
+        collapse = any(not s.collapsed for s in steps)
+        for step in steps:
+            step.collapsed = collapse
+
+    def action_toggle_agent(self) -> None:
+        self.agent = not self.agent
+        self.notify(
+            "agent mode: tools and several searches" if self.agent else "RAG mode: one search, one answer"
+        )
+        self._refresh_labels()
