@@ -5,7 +5,8 @@
     result.text, result.tool_calls, result.malformed_tool_calls, result.usage
 
 Prompts are rendered by the tokenizer's ``render_chat`` (the model's own chat template when it
-has one, else Ember's), and tool calls are parsed from ``<tool_call>`` blocks (see tool_calls).
+has one, else Ember's). When that template ignores tool schemas, Ember's tool instructions go into
+the system message. Tool calls are parsed from ``<tool_call>`` blocks (see tool_calls).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from pathlib import Path
 
 from ember.llm.engine import Engine
 from ember.llm.sampling import SamplingParams
-from ember.llm.tool_calls import MalformedToolCall, ToolCall, parse_tool_calls
+from ember.llm.tool_calls import MalformedToolCall, ToolCall, parse_tool_calls, with_tool_instructions
 
 
 @dataclass
@@ -79,7 +80,13 @@ class ChatModel:
     def _prompt(self, messages: list[dict], tools: list[dict] | None) -> list[int]:
         if not messages:
             raise ValueError("messages is empty: a chat needs at least one message")
-        ids, _ = self.engine.tokenizer.render_chat(messages, tools=tools, add_generation_prompt=True)
+        tokenizer = self.engine.tokenizer
+        ids, _ = tokenizer.render_chat(messages, tools=tools, add_generation_prompt=True)
+        if tools and ids == tokenizer.render_chat(messages, tools=None, add_generation_prompt=True)[0]:
+            # The model's template drops tool schemas (SmolLM2's does): describe them ourselves.
+            ids, _ = tokenizer.render_chat(
+                with_tool_instructions(messages, tools), add_generation_prompt=True
+            )
         return ids
 
     @staticmethod

@@ -71,3 +71,23 @@ def parse_tool_calls(text: str) -> ParsedOutput:
     pieces.append(text[cursor:])
     parsed.text = "".join(pieces).strip()
     return parsed
+
+
+def tool_system_prompt(tools: list[dict]) -> str:
+    """Ember's instructions for models whose chat template does not render tool schemas."""
+    schemas = "\n".join(json.dumps(tool.get("function", tool), ensure_ascii=False) for tool in tools)
+    return (
+        "You can call these tools. Their JSON schemas:\n<tools>\n"
+        f"{schemas}\n</tools>\n"
+        "To call a tool, reply with one line per call, exactly like:\n"
+        f'{OPEN}{{"name": "tool_name", "arguments": {{"arg": "value"}}}}{CLOSE}'
+    )
+
+
+def with_tool_instructions(messages: list[dict], tools: list[dict]) -> list[dict]:
+    """``messages`` with the tool instructions added to (or placed as) the system message."""
+    instructions = tool_system_prompt(tools)
+    if messages and messages[0].get("role") == "system":
+        first = {**messages[0], "content": f"{messages[0]['content']}\n\n{instructions}"}
+        return [first, *messages[1:]]
+    return [{"role": "system", "content": instructions}, *messages]

@@ -23,3 +23,32 @@ def test_stream_yields_the_same_text_as_chat(smollm2, smollm2_tokenizer):
     assert deltas[-1].result is not None
     assert "".join(d.text for d in deltas).strip() == deltas[-1].result.text
     assert deltas[-1].result.text == model.chat(MESSAGES, max_tokens=40).text
+
+
+SEARCH_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "search_documents",
+        "description": "Search the user's documents.",
+        "parameters": {"type": "object", "properties": {"query": {"type": "string"}}, "required": ["query"]},
+    },
+}
+
+
+def test_tool_schemas_reach_the_prompt_even_when_the_template_ignores_them(smollm2, smollm2_tokenizer):
+    model = ChatModel(Engine(smollm2, smollm2_tokenizer))
+    with_tools = smollm2_tokenizer.decode(model._prompt(MESSAGES, [SEARCH_TOOL]))
+    without = smollm2_tokenizer.decode(model._prompt(MESSAGES, None))
+    assert "search_documents" in with_tools and "<tool_call>" in with_tools
+    assert "search_documents" not in without
+    assert MESSAGES[0]["content"] in with_tools
+
+
+def test_chat_with_tools_never_raises_and_accounts_every_call(smollm2, smollm2_tokenizer):
+    model = ChatModel(Engine(smollm2, smollm2_tokenizer))
+    question = [{"role": "user", "content": "Find my notes about the lighthouse."}]
+    result = model.chat(question, tools=[SEARCH_TOOL], max_tokens=60)
+    assert result.usage.completion_tokens > 0
+    for call in result.tool_calls:
+        assert isinstance(call.name, str) and isinstance(call.arguments, dict)
+    assert "<tool_call>" not in result.text
