@@ -38,3 +38,18 @@ def test_threshold_above_every_score_refuses_and_below_answers(local_llm, facts_
     assert refusing.run(question).text == I_DONT_KNOW
     top = facts_search(question, 1)[0]
     assert top.title == "Tarn Observatory" and top.stages["dense"].score > RelevanceThreshold().min_dense
+
+
+def test_passage_budget_is_capped_by_the_context_window(local_llm, facts_search, facts_service):
+    from ember.agents.backends import LocalBackend
+    from ember.agents.chat_model import EmberChatModel
+
+    small = LocalBackend(facts_service.chat_model)
+    small.context_window = 400
+    graph = RagGraph(
+        EmberChatModel(backend=small), facts_search, RagConfig(context_tokens=1024, max_tokens=100)
+    )
+    state = {"question": "How long is the Kelmora Bridge?", "history": []}
+    budget = graph.passage_budget(state)
+    assert 0 < budget < 400 - 100
+    assert RagGraph(local_llm, facts_search, RagConfig(context_tokens=1024)).passage_budget(state) == 1024
