@@ -84,7 +84,7 @@ def verify(answer: str, passages: list[Hit], repair: bool = True) -> Verified:
         flags.append("no_citations")
         if repair and passages:
             repaired = _attach_citations(text, passages)
-            if repaired != text:
+            if cited_numbers(repaired):
                 text = repaired
                 flags.append("citations_repaired")
     return Verified(text, _citations(text, passages), flags)

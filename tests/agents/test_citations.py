@@ -51,8 +51,9 @@ def test_echoed_passage_delimiters_are_removed_from_the_answer():
 
 
 def test_answer_overlapping_nothing_stays_uncited():
-    checked = verify("Bananas are yellow.", PASSAGES)
+    checked = verify("Bananas are yellow.\nThey are.", PASSAGES)
     assert checked.flags == ["no_citations"] and checked.citations == []
+    assert checked.text == "Bananas are yellow.\nThey are."
 
 
 def test_i_dont_know_needs_no_citation_and_empty_is_flagged():
