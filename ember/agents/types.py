@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 I_DONT_KNOW = "I don't know."
@@ -38,9 +38,6 @@ class GroundedAnswer:
     usage: dict[str, int] = field(default_factory=lambda: {"prompt_tokens": 0, "completion_tokens": 0})
     timings_ms: dict[str, float] = field(default_factory=dict)
     path: str = "rag"  # "rag", "agent" (tools were called) or "agent_fallback"
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 @dataclass
