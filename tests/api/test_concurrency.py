@@ -82,3 +82,21 @@ def test_client_disconnect_cancels_generation(base_url, keys, model_id):
     while _cancelled(base_url) == before and time.monotonic() < deadline:
         time.sleep(0.1)
     assert _cancelled(base_url) == before + 1
+
+
+def test_a_request_abandoned_in_the_queue_never_runs(base_url, keys, model_id):
+    before = _cancelled(base_url)
+    headers = {"Authorization": f"Bearer {keys['read']}"}
+    story = {"model": model_id, "messages": [{"role": "user", "content": "Tell a story."}], "max_tokens": 48}
+    with httpx.stream(
+        "POST", f"{base_url}/v1/chat/completions", json=story | {"stream": True}, headers=headers, timeout=60
+    ) as running:
+        lines = running.iter_lines()
+        next(lines)  # the engine is now busy with this stream
+        with pytest.raises(httpx.ReadTimeout):  # this one waits in the queue; its client gives up
+            httpx.post(f"{base_url}/v1/chat/completions", json=story, headers=headers, timeout=0.5)
+        assert [line for line in lines if line][-1] == "data: [DONE]"  # the first stream is unaffected
+    deadline = time.monotonic() + 20
+    while _cancelled(base_url) == before and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _cancelled(base_url) == before + 1

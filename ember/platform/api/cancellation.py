@@ -11,22 +11,27 @@ from fastapi import Request
 from ember.platform.api.errors import ApiError
 
 T = TypeVar("T")
-POLL_SECONDS = 0.2
+
+
+async def _disconnected(request: Request) -> None:
+    """Returns when the client goes away (the body has been read, so only disconnects arrive)."""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
 
 
 async def until_done_or_gone(request: Request, work: Awaitable[T], timeout_s: float) -> T:
     """The result of ``work``; cancelled when the client disconnects, 504 after ``timeout_s``."""
     task = asyncio.ensure_future(work)
+    watcher = asyncio.ensure_future(_disconnected(request))
     try:
         async with asyncio.timeout(timeout_s):
-            while True:
-                done, _ = await asyncio.wait({task}, timeout=POLL_SECONDS)
-                if done:
-                    return task.result()
-                if await request.is_disconnected():
-                    raise asyncio.CancelledError
+            await asyncio.wait({task, watcher}, return_when=asyncio.FIRST_COMPLETED)
+        if task.done():
+            return task.result()
+        raise ApiError(499, "the client closed the request")  # nobody reads this: it ends the handler
     except TimeoutError as exc:
         raise ApiError(504, f"the request took longer than {timeout_s:g} s and was cancelled") from exc
     finally:
+        watcher.cancel()
         if not task.done():
             task.cancel()

@@ -1,0 +1,208 @@
+"""HTTP API throughput and latency on loopback: /v1/search and short chat completions at 1, 8 and 32
+concurrent clients, against a real `uvicorn` server process with auth on.
+
+The anchor is the same work called directly on the service facade in this process (no HTTP, one
+caller), measured in the same run: the ratio shows what the API layer and queueing cost.
+
+    python bench/api/run.py --model /path/to/smollm2-135m-instruct [--topics 40] [--workdir DIR]
+
+The collection is CPython's pydoc reference topics (the sample collection's text), the first --topics of them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+from rich.console import Console
+from rich.table import Table
+
+from ember.platform.samples import export_python_reference
+from ember.platform.service import EmberService
+from ember.platform.settings import Settings
+
+QUERIES = [
+    "how does the with statement work",
+    "exception handling try except finally",
+    "operator precedence",
+    "defining a class with methods",
+    "lambda expressions",
+    "how are floating point numbers formatted",
+    "global and nonlocal names",
+    "the import system",
+]
+CHAT = [{"role": "user", "content": "Name a colour."}]
+CHAT_TOKENS = 8
+LEVELS = (1, 8, 32)
+console = Console(stderr=True)
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+async def load(url: str, key: str, kind: str, clients: int, requests: int, model: str) -> dict:
+    """``requests`` calls spread over ``clients`` concurrent connections; rps and latency percentiles."""
+    latencies: list[float] = []
+    counter = iter(range(requests))
+
+    async def client(http: httpx.AsyncClient) -> None:
+        for i in counter:
+            if kind == "search":
+                body = {
+                    "query": QUERIES[i % len(QUERIES)],
+                    "collections": ["bench"],
+                    "k": 8,
+                    "mode": "hybrid",
+                }
+                path = "/v1/search"
+            else:
+                body = {"model": model, "messages": CHAT, "max_tokens": CHAT_TOKENS}
+                path = "/v1/chat/completions"
+            started = time.perf_counter()
+            response = await http.post(path, json=body)
+            latencies.append(time.perf_counter() - started)
+            response.raise_for_status()
+
+    limits = httpx.Limits(max_connections=clients)
+    headers = {"Authorization": f"Bearer {key}"}
+    async with httpx.AsyncClient(base_url=url, headers=headers, timeout=600, limits=limits) as http:
+        started = time.perf_counter()
+        await asyncio.gather(*(client(http) for _ in range(clients)))
+        wall = time.perf_counter() - started
+    return {
+        "rps": requests / wall,
+        "p50": statistics.median(latencies) * 1000,
+        "p95": percentile(latencies, 0.95) * 1000,
+    }
+
+
+def direct(service: EmberService, kind: str, requests: int) -> dict:
+    latencies = []
+    for i in range(requests):
+        started = time.perf_counter()
+        if kind == "search":
+            service.search(QUERIES[i % len(QUERIES)], ["bench"], 8, "hybrid")
+        else:
+            service.chat_model.chat(CHAT, max_tokens=CHAT_TOKENS)
+        latencies.append(time.perf_counter() - started)
+    return {
+        "rps": requests / sum(latencies),
+        "p50": statistics.median(latencies) * 1000,
+        "p95": percentile(latencies, 0.95) * 1000,
+    }
+
+
+def start_server(env: dict, port: int) -> subprocess.Popen:
+    command = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "--factory",
+        "ember.platform.api.app:app_from_env",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+    ]
+    server = subprocess.Popen(command, env=env)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/health").status_code == 200:
+                return server
+        except httpx.TransportError:
+            time.sleep(0.5)
+    server.kill()
+    raise SystemExit("the API server did not start within 120 s")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--model", required=True, type=Path, help="an Ember checkpoint dir (smollm2-135m-instruct)"
+    )
+    parser.add_argument("--topics", type=int, default=40, help="pydoc topics to ingest")
+    parser.add_argument("--workdir", type=Path, default=Path("/tmp/ember-bench-api"))
+    parser.add_argument("--port", type=int, default=8765)
+    args = parser.parse_args()
+    if not (args.model / "config.json").is_file():
+        raise SystemExit(f"--model {args.model} is not an Ember checkpoint directory (no config.json)")
+
+    shutil.rmtree(args.workdir, ignore_errors=True)
+    home, corpus = args.workdir / "home", args.workdir / "topics"
+    topics = sorted(export_python_reference(args.workdir / "all-topics").glob("*.txt"))[: args.topics]
+    corpus.mkdir(parents=True)
+    for path in topics:
+        shutil.copy(path, corpus / path.name)
+    settings = Settings(
+        home=home,
+        database_url=f"sqlite:///{home / 'ember.db'}",
+        llm_model=str(args.model),
+        api_concurrency_per_key=64,
+    )
+    service = EmberService(settings)
+    console.print(f"ingesting {len(topics)} pydoc topics…")
+    report = service.ingest(str(corpus), "bench")
+    _, key = service.create_key("bench", ["read"])
+
+    env = os.environ | {
+        "EMBER_HOME": str(home),
+        "EMBER_DATABASE_URL": settings.effective_database_url,
+        "EMBER_LLM_MODEL": str(args.model),
+        "EMBER_API_AUTH": "1",
+        "EMBER_API_CONCURRENCY_PER_KEY": "64",
+    }
+    server = start_server(env, args.port)
+    url = f"http://127.0.0.1:{args.port}"
+    model = args.model.name
+    rows = []
+    try:
+        asyncio.run(load(url, key, "search", 4, 8, model))  # warm up: embedder, model, caches
+        asyncio.run(load(url, key, "chat", 1, 2, model))
+        for kind in ("search", "chat"):
+            direct(service, kind, 1)  # warm up this process's copy of the model / embedder
+            anchor = direct(service, kind, 16 if kind == "search" else 4)
+            rows.append((kind, "direct facade (anchor)", anchor, 1.0))
+            for clients in LEVELS:
+                requests = max(48, 3 * clients) if kind == "search" else max(8, clients)
+                console.print(f"{kind}: {clients} clients, {requests} requests…")
+                result = asyncio.run(load(url, key, kind, clients, requests, model))
+                rows.append((kind, f"HTTP, {clients} clients", result, result["rps"] / anchor["rps"]))
+    finally:
+        server.terminate()
+        server.wait(30)
+
+    table = Table(
+        title=f"ember API on loopback · {report.chunks_written} chunks · chat max_tokens={CHAT_TOKENS}"
+    )
+    for column in ("route", "setup", "req/s", "p50 ms", "p95 ms", "req/s vs anchor"):
+        table.add_column(column, justify="right" if column != "setup" else "left")
+    for kind, setup, result, ratio in rows:
+        route = "/v1/search (hybrid)" if kind == "search" else "/v1/chat/completions"
+        table.add_row(
+            route,
+            setup,
+            f"{result['rps']:.1f}",
+            f"{result['p50']:.0f}",
+            f"{result['p95']:.0f}",
+            f"{ratio:.2f}×",
+        )
+    Console().print(table)
+
+
+if __name__ == "__main__":
+    main()
