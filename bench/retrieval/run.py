@@ -194,6 +194,10 @@ def main() -> None:
     for n in args.sizes:
         console.print(f"[bold]{n} chunks[/bold] …")
         results.append(bench_size(n, queries, reranker, args.rank_bm25_queries))
+        print_table(results, args, embed_rate)  # after each size, so a long run's early numbers are kept
+
+
+def print_table(results: list[dict], args: argparse.Namespace, embed_rate: float) -> None:
 
     threads = args.threads or "default"
     title = f"bench/retrieval · {args.queries} queries · {threads} threads · MiniLM {embed_rate:.0f} chunks/s"
