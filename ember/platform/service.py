@@ -161,6 +161,7 @@ class EmberService:
     def delete_collection(self, name: str) -> None:
         with self.db.session() as session:
             session.delete(self._collection(session, name))
+        self.index_store.drop(name)
 
     def rename_collection(self, old: str, new: str) -> None:
         new = new.strip()
@@ -170,6 +171,7 @@ class EmberService:
             if session.scalar(select(Collection.id).where(Collection.name == new)) is not None:
                 raise ConflictError(f"collection '{new}' already exists")
             self._collection(session, old).name = new
+            self.index_store.rename(old, new)  # inside the transaction: a failed move rolls the rename back
 
     # --- documents -------------------------------------------------------------------------------
     def list_documents(self, collection: str) -> list[DocumentSummary]:

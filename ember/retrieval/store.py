@@ -34,6 +34,16 @@ class IndexStore:
             )
         return self._open[collection]
 
+    def rename(self, old: str, new: str) -> None:
+        """Move a collection's index files to its new name (nothing to do if it has none yet)."""
+        source, target = self.path_for(old), self.path_for(new)
+        self._open.pop(old, None)
+        self._open.pop(new, None)
+        if source.exists():
+            if target.exists():
+                raise ValueError(f"an index for collection {new!r} already exists at {target}")
+            source.rename(target)
+
     def drop(self, collection: str) -> None:
         """Forget and delete a collection's index files (for rebuilds and deleted collections)."""
         import shutil

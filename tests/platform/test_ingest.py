@@ -234,3 +234,23 @@ def test_chunks_counted_with_a_bpe_tokenizer_stay_within_budget(tmp_path, databa
         counts = session.execute(select(Chunk.text, Chunk.token_count)).all()
     for text, count in counts:
         assert count == tokenizer.count_tokens(text) <= 96
+
+
+def test_renaming_or_deleting_a_collection_moves_or_drops_its_index(tmp_path):
+    from ember.platform.service import EmberService
+    from ember.platform.settings import Settings
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "pumps.md").write_text("# Pumps\n\nCentrifugal pumps move water with an impeller.")
+    (docs / "valves.md").write_text("# Valves\n\nGate valves stop the flow of water.")
+    (docs / "hoses.md").write_text("# Hoses\n\nRubber hoses carry water to the garden.")
+    service = EmberService(Settings(home=tmp_path / "home", database_url=f"sqlite:///{tmp_path / 'e.db'}"))
+    service.ingest(str(docs), "kb")
+    assert (tmp_path / "home" / "indexes" / "kb").is_dir()
+    service.rename_collection("kb", "manuals")
+    assert not (tmp_path / "home" / "indexes" / "kb").exists()
+    hits = service.search("impeller", ["manuals"], k=1, mode="bm25").hits
+    assert hits and "impeller" in hits[0].text
+    service.delete_collection("manuals")
+    assert not (tmp_path / "home" / "indexes" / "manuals").exists()
