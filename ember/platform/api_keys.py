@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 import secrets
+import threading
+import time
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from ember.platform.db import Database
 from ember.platform.errors import InvalidInputError, NotFoundError
@@ -95,14 +98,32 @@ def verify_key(db: Database, plaintext: str) -> KeyInfo | None:
     if not plaintext.startswith(KEY_PREFIX):
         return None
     digest = hash_key(plaintext)
-    with db.session() as session:
+    with db.session() as session:  # read only: concurrent requests must not queue on a write lock
         candidates = session.scalars(select(ApiKey).where(ApiKey.prefix == plaintext[:PREFIX_CHARS])).all()
-        for row in candidates:
-            if hmac.compare_digest(row.key_hash, digest) and row.revoked_at is None:
-                now = utcnow()
-                # At most one write a minute per key: a busy server should not serialize on SQLite.
-                last = row.last_used_at
-                if last is None or now - last.replace(tzinfo=last.tzinfo or UTC) > LAST_USED_RESOLUTION:
-                    row.last_used_at = now
-                return _info(row)
-    return None
+        match = next(
+            (
+                row
+                for row in candidates
+                if hmac.compare_digest(row.key_hash, digest) and row.revoked_at is None
+            ),
+            None,
+        )
+        info = _info(match) if match else None
+    if info is not None:
+        _touch(db, info.id)
+    return info
+
+
+_last_touch: dict[tuple[str, int], float] = {}  # (database, key id) -> when this process last recorded a use
+_touch_lock = threading.Lock()
+
+
+def _touch(db: Database, key_id: int) -> None:
+    """Record the key's last use, at most once a minute per key and process, in its own short write."""
+    now = time.monotonic()
+    with _touch_lock:
+        if now - _last_touch.get((db.url, key_id), -math.inf) < LAST_USED_RESOLUTION.total_seconds():
+            return
+        _last_touch[db.url, key_id] = now
+    with db.session() as session:
+        session.execute(update(ApiKey).where(ApiKey.id == key_id).values(last_used_at=utcnow()))

@@ -26,6 +26,7 @@ def test_keys_create_list_revoke(tmp_path):
 
     service = EmberService(Settings(home=tmp_path, database_url=f"sqlite:///{tmp_path / 'ember.db'}"))
     assert service.verify_key(plaintext).name == "ci-bot"
+    assert service.list_keys()[0].last_used_at is not None
 
     listed = ember("list")
     assert "ci-bot" in listed.stdout and plaintext[:12] in listed.stdout and plaintext not in listed.stdout

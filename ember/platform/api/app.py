@@ -26,6 +26,7 @@ AUTH_ENV = "EMBER_API_AUTH"  # set by `ember serve`: "1" or "0"
 
 def create_app(service: EmberService, auth_required: bool = True) -> FastAPI:
     settings = service.settings
+    service.db  # noqa: B018 - open (and migrate) the database now, not in the first requests' threads
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -39,11 +39,14 @@ class ApiMetrics:
             registry=self.registry,
         )
 
-    def record_generation(self, prompt_tokens: int, completion_tokens: int, seconds: float) -> None:
+    def record_generation(
+        self, prompt_tokens: int, completion_tokens: int, since_first_token_s: float
+    ) -> None:
+        """Counts, and the decode speed: tokens after the first over the time since the first arrived."""
         self.prompt_tokens.inc(prompt_tokens)
         self.tokens.inc(completion_tokens)
-        if completion_tokens and seconds > 0:
-            self.tokens_per_second.observe(completion_tokens / seconds)
+        if completion_tokens > 1 and since_first_token_s > 0:
+            self.tokens_per_second.observe((completion_tokens - 1) / since_first_token_s)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

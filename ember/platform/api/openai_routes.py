@@ -98,12 +98,12 @@ async def chat_completions(body: ChatCompletionRequest, request: Request):  # no
         return StreamingResponse(
             chunks, media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
         )
-    collected = [first]
-    try:
-        async with asyncio.timeout_at(deadline):
-            collected += [event async for event in events]
-    except TimeoutError as exc:
-        raise ApiError(504, f"the request took longer than {timeout:g} s and was cancelled") from exc
+
+    async def rest() -> list[dict]:
+        return [event async for event in events]
+
+    remaining = max(deadline - asyncio.get_running_loop().time(), 0.001)
+    collected = [first, *await until_done_or_gone(request, rest(), remaining)]
     done = collected[-1]
     return fmt.completion(
         cid, model, done["text"], done["tool_calls"], done["finish_reason"], done["usage"], done.get("ember")
@@ -119,10 +119,11 @@ async def _chat_events(state, body: ChatCompletionRequest, params: dict) -> Asyn
     def generate():  # noqa: ANN202 - runs on the engine thread
         return service.chat_model.stream(messages, tools=tools, **params)
 
-    started = time.perf_counter()
+    started = None  # the first token's arrival: speed counts decoding, not time spent queued
     hold_back = fmt.ToolMarkupFilter() if tools else None
     try:
         async for delta in state.engine.stream(generate):
+            started = started or time.perf_counter()
             if delta.result is None:
                 text = hold_back.push(delta.text) if hold_back else delta.text
                 if text:

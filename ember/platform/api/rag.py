@@ -51,11 +51,12 @@ async def rag_events(state, body: ChatCompletionRequest, params: dict) -> AsyncI
     def generate():  # noqa: ANN202 - runs on the engine thread
         return service.ask_stream(question, options.collection, **kwargs, **params)
 
-    started = time.perf_counter()
+    started = None  # the first answer token's arrival (retrieval and queueing are not decoding)
     try:
         async for event in state.engine.stream(generate):
             kind = _get(event, "kind")
             if kind == "token":
+                started = started or time.perf_counter()
                 yield {"delta": _get(event, "text", "")}
             elif kind == "step":
                 yield {"ember": {"step": _plain(_get(event, "step"))}}
@@ -65,7 +66,9 @@ async def rag_events(state, body: ChatCompletionRequest, params: dict) -> AsyncI
                 answer = _get(event, "answer")
                 usage = _plain(_get(answer, "usage", {})) or {}
                 prompt, completion = usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0)
-                state.metrics.record_generation(prompt, completion, time.perf_counter() - started)
+                state.metrics.record_generation(
+                    prompt, completion, time.perf_counter() - started if started else 0.0
+                )
                 yield {
                     "done": True,
                     "text": _get(answer, "text", _get(answer, "answer", "")),
