@@ -30,8 +30,11 @@ DOC_SUFFIXES = {".md", ".rst", ".txt", ".html"}
 
 
 def seed_files(workdir: Path) -> list[Path]:
-    roots = [export_python_reference(workdir / "pydoc"), Path(sysconfig.get_paths()["purelib"]),
-             Path("/usr/share/doc")]
+    roots = [
+        export_python_reference(workdir / "pydoc"),
+        Path(sysconfig.get_paths()["purelib"]),
+        Path("/usr/share/doc"),
+    ]
     files = []
     for root in roots:
         for path in root.rglob("*"):
@@ -76,7 +79,9 @@ def load_and_chunk_only(files: list[Path]) -> tuple[float, int]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--megabytes", type=float, default=50)
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/ember-bench-ingest"))
     args = parser.parse_args()
@@ -89,19 +94,34 @@ def main() -> None:
     chunk_seconds, chunk_count = load_and_chunk_only(files)
     home = args.workdir / "home"
     shutil.rmtree(home, ignore_errors=True)
-    service = EmberService(Settings(home=home))
+    service = EmberService(Settings(home=home, sync_indexes=False))
     first = service.ingest(str(corpus), "bench")
     second = service.ingest(str(corpus), "bench")
 
     table = Table(title=f"Ingest, {len(files)} files, {megabytes:.1f} MB, SQLite, no embeddings")
     for column in ("stage", "seconds", "MB/s", "chunks", "chunks/s"):
         table.add_column(column, justify="right")
-    table.add_row("load + chunk", f"{chunk_seconds:.1f}", f"{megabytes / chunk_seconds:.1f}", str(chunk_count),
-                  f"{chunk_count / chunk_seconds:.0f}")
-    table.add_row("full ingest (load + chunk + store)", f"{first.seconds:.1f}", f"{megabytes / first.seconds:.1f}",
-                  str(first.chunks_written), f"{first.chunks_written / first.seconds:.0f}")
-    table.add_row("unchanged re-run (hash check)", f"{second.seconds:.1f}", f"{megabytes / second.seconds:.1f}",
-                  "0", "-")
+    table.add_row(
+        "load + chunk",
+        f"{chunk_seconds:.1f}",
+        f"{megabytes / chunk_seconds:.1f}",
+        str(chunk_count),
+        f"{chunk_count / chunk_seconds:.0f}",
+    )
+    table.add_row(
+        "full ingest (load + chunk + store)",
+        f"{first.seconds:.1f}",
+        f"{megabytes / first.seconds:.1f}",
+        str(first.chunks_written),
+        f"{first.chunks_written / first.seconds:.0f}",
+    )
+    table.add_row(
+        "unchanged re-run (hash check)",
+        f"{second.seconds:.1f}",
+        f"{megabytes / second.seconds:.1f}",
+        "0",
+        "-",
+    )
     console.print(table)
     if first.failed:
         console.print(f"{len(first.failed)} files failed, e.g. {first.failed[0].reason}")

