@@ -49,7 +49,7 @@ def children_of(pid):
     return children
 
 
-def wait_gone(pids, timeout=10.0):
+def wait_gone(pids, timeout=30.0):
     deadline = time.monotonic() + timeout
     alive = list(pids)
     while alive and time.monotonic() < deadline:

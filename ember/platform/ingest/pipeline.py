@@ -281,7 +281,7 @@ class IngestRun:
         done = 0
         try:
             with ProcessPoolExecutor(
-                self.workers, context, initializer=init_worker, initargs=(chunker,)
+                self.workers, context, initializer=init_worker, initargs=(chunker, os.getpid())
             ) as pool:
                 window: deque[Future] = deque()
                 for path in paths:

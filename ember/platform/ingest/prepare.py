@@ -72,10 +72,11 @@ def _exit_with_parent(parent: int) -> None:
     os._exit(0)
 
 
-def init_worker(chunker: Chunker) -> None:
+def init_worker(chunker: Chunker, parent: int) -> None:
+    # The parent's pid comes from the parent: read here, after a slow spawn, it may already be init's.
     global _worker_chunker
     _worker_chunker = chunker
-    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
+    threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
 
 
 def prepare_in_worker(path: Path, json_fields: Sequence[str]) -> PreparedFile | FileResult:
