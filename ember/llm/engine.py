@@ -70,15 +70,23 @@ class Engine:
         self._static_cache: KVCache | None = None
         if compile_decode:
             mode = "reduce-overhead" if self.device.type == "cuda" else None
-            self._decode = torch.compile(self._decode_step, mode=mode, fullgraph=True)
+            # On CPU the decode step reads a growing cache prefix: compile for dynamic length once.
+            dynamic = None if self.device.type == "cuda" else True
+            self._decode = torch.compile(self._decode_step, mode=mode, fullgraph=True, dynamic=dynamic)
 
     @classmethod
     def load(
-        cls, name_or_path: str | Path, device: str | None = None, dtype: torch.dtype | None = None
+        cls,
+        name_or_path: str | Path,
+        device: str | None = None,
+        dtype: torch.dtype | None = None,
+        compile_decode: bool | None = None,
     ) -> Engine:
         """Engine for a checkpoint directory or a model name under EMBER_HOME/models.
 
         Defaults: CUDA with bf16 and a compiled decode step when a GPU is present, else CPU fp32.
+        On CPU ``compile_decode=True`` trades a warm-up of about a minute (under half with a warm
+        inductor cache) for ~1.3x faster decode of quantized models.
         """
         from ember.llm.checkpoint import load_model, load_tokenizer, resolve_model
 
@@ -86,7 +94,9 @@ class Engine:
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         dtype = dtype or (torch.bfloat16 if device.startswith("cuda") else torch.float32)
         model = load_model(directory, device=device, dtype=dtype)
-        return cls(model, load_tokenizer(directory), compile_decode=device.startswith("cuda"))
+        if compile_decode is None:
+            compile_decode = device.startswith("cuda")
+        return cls(model, load_tokenizer(directory), compile_decode=compile_decode)
 
     # -- public API ---------------------------------------------------------------------------
 

@@ -261,7 +261,7 @@ class EmberService:
     def chat_model(self) -> ChatModel:
         from ember.llm.chat import ChatModel
 
-        return ChatModel.load(self.model_path())
+        return ChatModel.load(self.model_path(), compile_decode=self.settings.llm_compile or None)
 
     # --- collections, keys, jobs and models for the API and the TUI (issue 7) --------------------
     def create_collection(self, name: str, description: str = "") -> CollectionSummary:

@@ -58,6 +58,10 @@ class Settings(BaseSettings):
     llm_model: str = Field(
         default="smollm2-135m-instruct", description="local model: a name under $EMBER_HOME/models, or a path"
     )
+    llm_compile: bool = Field(
+        default=False,
+        description="torch.compile the local engine's decode step on CPU too (slow start, faster decode)",
+    )
     llm_base_url: str = Field(default="", description="OpenAI-compatible endpoint; empty: the local engine")
     llm_api_key: str = Field(default="", description="API key for llm_base_url")
     sync_indexes: bool = Field(

@@ -74,3 +74,32 @@ def test_int4_bits_per_byte_within_5_percent_of_fp32(smollm2, smollm2_tokenizer,
     assert 0.3 < fp32 < 1.5  # a sane English bpb for a small instruct model
     assert abs(int8 - fp32) / fp32 < 0.01
     assert abs(int4 - fp32) / fp32 < 0.05
+
+
+def _decode_logits(engine: Engine, ids: list[int], prompt_len: int) -> torch.Tensor:
+    """Logits of each decode step over ``ids`` after a prefill of its first ``prompt_len`` tokens."""
+    cache = engine._cache(1, len(ids))
+    steps = []
+    with torch.inference_mode():
+        engine.model(torch.tensor([ids[:prompt_len]]), cache=cache, kv_len=prompt_len)
+        for pos in range(prompt_len, len(ids)):
+            steps.append(engine._decode(torch.tensor([[ids[pos]]]), torch.tensor([[pos]]), cache, pos + 1))
+    return torch.cat(steps)
+
+
+@pytest.mark.slow
+def test_compiled_cpu_decode_matches_the_eager_step(smollm2_tokenizer, quantized):
+    eager = Engine(quantized["int8"], smollm2_tokenizer)
+    compiled = Engine(quantized["int8"], smollm2_tokenizer, compile_decode=True)
+    agree = total = 0
+    for prompt in PROMPTS[:4]:  # different lengths: the compiled step must take any cache length
+        generation = eager.generate([prompt], SamplingParams(max_tokens=24, stop_token_ids=set()))[0]
+        prompt_ids = smollm2_tokenizer.encode(prompt)
+        ids = prompt_ids + generation.token_ids
+        reference = _decode_logits(eager, ids, len(prompt_ids))
+        fast = _decode_logits(compiled, ids, len(prompt_ids))
+        # Fusion changes bf16 rounding, so logits are close, not equal.
+        assert (fast - reference).abs().max() < 0.05 * reference.abs().max()
+        agree += (fast.argmax(-1) == reference.argmax(-1)).sum().item()
+        total += len(reference)
+    assert agree / total >= 0.95
