@@ -188,7 +188,12 @@ def main() -> None:
     t0 = time.perf_counter()
     embedder.encode([indexed_text(r) for r in sample[:256]])
     embed_rate = 256 / (time.perf_counter() - t0)
-    reranker = Reranker(args.reranker or resolve_model_path(DEFAULT_EMBEDDING_MODEL))
+    # A reranker from train-reranker brings its max_length; the stand-in uses that command's default.
+    reranker = (
+        Reranker(args.reranker)
+        if args.reranker
+        else Reranker(resolve_model_path(DEFAULT_EMBEDDING_MODEL), max_length=128)
+    )
 
     results = []
     for n in args.sizes:

@@ -1,8 +1,9 @@
 """How relevant a hit is, on a scale a fixed threshold can be set on.
 
-Fused (RRF) scores only encode ranks, so they cannot say "nothing here is relevant". The cross-encoder's
-score can when a reranker ran; otherwise the dense stage's cosine similarity is the absolute signal.
-bench/answer/run.py reports the top dense score of answerable questions, to check the threshold against.
+Fused scores only encode ranks, so they cannot say "nothing here is relevant". The dense stage's cosine
+similarity can: bench/answer/run.py reports the top dense score of answerable questions, to check the
+threshold against. A reranker from train-reranker is trained listwise, so its scores rank well but have
+no fixed zero; its score decides only for hits the dense stage did not return.
 """
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ class RelevanceThreshold:
     min_rerank: float = 0.0  # cross-encoder score
 
     def relevant(self, hit: Hit) -> bool:
-        if "rerank" in hit.stages:
-            return hit.stages["rerank"].score >= self.min_rerank
         if "dense" in hit.stages:
             return hit.stages["dense"].score >= self.min_dense
+        if "rerank" in hit.stages:
+            return hit.stages["rerank"].score >= self.min_rerank
         return not hit.stages  # a hit from a caller without stage scores is taken as given

@@ -21,9 +21,12 @@ def train_reranker(
         "default", "--name", help="Saved as EMBER_HOME/models/rerankers/NAME ('default' is used by search)."
     ),
     epochs: int = typer.Option(1, "--epochs", min=1),
-    batch_size: int = typer.Option(16, "--batch-size", min=1),
+    batch_size: int = typer.Option(
+        4, "--batch-size", min=1, help="Queries per step (each with its negatives)."
+    ),
+    negatives: int = typer.Option(7, "--negatives", min=1, help="BM25 hard negatives per query."),
     learning_rate: float = typer.Option(3e-5, "--lr"),
-    max_length: int = typer.Option(256, "--max-length", min=16),
+    max_length: int = typer.Option(128, "--max-length", min=16, help="Tokens per pair, here and at search."),
     max_queries: int | None = typer.Option(None, "--max-queries", help="Cap training queries (CPU budget)."),
     heldout: float = typer.Option(0.2, "--heldout", min=0.0, max=0.9, help="Fraction of documents held out."),
     max_heldout: int = typer.Option(200, "--max-heldout", min=1, help="Cap held-out queries (CPU budget)."),
@@ -70,17 +73,22 @@ def train_reranker(
             max_queries,
             max_heldout,
             progress=on_step,
+            negatives=negatives,
         )
     Path(output / "ember_training_report.json").write_text(json.dumps(asdict(report), indent=1))
     table = Table(title=f"reranker saved to {output}")
-    table.add_column("held-out (BM25 top-20)")
+    table.add_column("held-out (hybrid top-30)")
     for metric in ("mrr@10", "ndcg@10"):
         table.add_column(metric, justify="right")
     table.add_row(
-        "before (BM25 order)", *(f"{report.before.get(m, float('nan')):.4f}" for m in ("mrr@10", "ndcg@10"))
+        "hybrid order", *(f"{report.before.get(m, float('nan')):.4f}" for m in ("mrr@10", "ndcg@10"))
     )
     table.add_row(
-        "after rerank", *(f"{report.after.get(m, float('nan')):.4f}" for m in ("mrr@10", "ndcg@10"))
+        "cross-encoder alone", *(f"{report.after.get(m, float('nan')):.4f}" for m in ("mrr@10", "ndcg@10"))
+    )
+    table.add_row(
+        f"blended, weight {report.blend_weight:.1f} (saved)",
+        *(f"{report.blended.get(m, float('nan')):.4f}" for m in ("mrr@10", "ndcg@10")),
     )
     console.print(table)
     console.print(

@@ -26,6 +26,15 @@ def best_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+def bf16_is_fast(device: str) -> bool:
+    """bf16 matmuls run natively here: any CUDA GPU this code targets, or a CPU with AVX512-BF16/AMX."""
+    import torch
+
+    if device.startswith("cuda"):
+        return torch.cuda.is_bf16_supported()
+    return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
 class Embedder:
     def __init__(self, model_name: str = DEFAULT_EMBEDDING_MODEL, batch_size: int = 64) -> None:
         self.model_name = model_name

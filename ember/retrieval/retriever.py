@@ -122,11 +122,13 @@ class Retriever:
                     t0 = time.perf_counter()
                     head = fused[: self.config.rerank_top_n]
                     passages = [indexed_text(owner[cid].records[cid]) for cid, _ in head]
-                    scores = self.reranker.scores(query, passages)
+                    raw = self.reranker.scores(query, passages)
+                    scores = self.reranker.final_scores(raw, [s for _, s in head])
                     order = np.lexsort(([cid for cid, _ in head], -scores))
-                    stages["rerank"] = [(head[i][0], float(scores[i])) for i in order]
+                    # The stage keeps the raw cross-encoder score: relevance thresholds are set on it.
+                    stages["rerank"] = [(head[i][0], float(raw[i])) for i in order]
                     # Past the reranked head the fused order continues, so k > rerank_top_n still works.
-                    final = stages["rerank"] + fused[len(head) :]
+                    final = [(head[i][0], float(scores[i])) for i in order] + fused[len(head) :]
                     result.timings_ms["rerank"] = (time.perf_counter() - t0) * 1e3
         result.timings_ms["total"] = (time.perf_counter() - start) * 1e3
 
