@@ -25,6 +25,9 @@ def train_reranker(
         4, "--batch-size", min=1, help="Queries per step (each with its negatives)."
     ),
     negatives: int = typer.Option(7, "--negatives", min=1, help="BM25 hard negatives per query."),
+    layers: int | None = typer.Option(
+        None, "--layers", min=1, help="Keep the base encoder's first N layers (faster reranker)."
+    ),
     learning_rate: float = typer.Option(3e-5, "--lr"),
     max_length: int = typer.Option(128, "--max-length", min=16, help="Tokens per pair, here and at search."),
     max_queries: int | None = typer.Option(None, "--max-queries", help="Cap training queries (CPU budget)."),
@@ -61,20 +64,25 @@ def train_reranker(
         def on_step(step: int, total: int, loss: float) -> None:
             progress.update(task, completed=step, total=total, loss=loss)
 
-        report = train(
-            index,
-            base,
-            output,
-            epochs,
-            batch_size,
-            learning_rate,
-            max_length,
-            heldout,
-            max_queries,
-            max_heldout,
-            progress=on_step,
-            negatives=negatives,
-        )
+        try:
+            report = train(
+                index,
+                base,
+                output,
+                epochs,
+                batch_size,
+                learning_rate,
+                max_length,
+                heldout,
+                max_queries,
+                max_heldout,
+                progress=on_step,
+                negatives=negatives,
+                layers=layers,
+            )
+        except ValueError as error:
+            err_console.print(f"[red]error:[/red] {error}")
+            raise typer.Exit(1) from error
     Path(output / "ember_training_report.json").write_text(json.dumps(asdict(report), indent=1))
     table = Table(title=f"reranker saved to {output}")
     table.add_column("held-out (hybrid top-30)")

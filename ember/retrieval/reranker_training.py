@@ -176,6 +176,17 @@ def score_heldout(model, index: CollectionIndex, queries: list[MinedQuery]) -> H
     return held
 
 
+def keep_first_layers(net, layers: int) -> None:
+    """Drop all but the first ``layers`` transformer layers of a BERT-style encoder, config included."""
+    stack = getattr(getattr(net.base_model, "encoder", None), "layer", None)
+    if stack is None:
+        raise ValueError(f"{type(net).__name__} has no encoder.layer stack to cut to {layers} layers")
+    if not 1 <= layers <= len(stack):
+        raise ValueError(f"layers must be within 1..{len(stack)} for this encoder, got {layers}")
+    net.base_model.encoder.layer = stack[:layers]
+    net.config.num_hidden_layers = layers
+
+
 def train_reranker(
     index: CollectionIndex,
     base: str,
@@ -190,10 +201,12 @@ def train_reranker(
     seed: int = 0,
     progress: Callable[[int, int, float], None] | None = None,
     negatives: int = 7,
+    layers: int | None = None,
 ) -> TrainingReport:
     """Fine-tune ``base`` (encoder checkpoint name or path) as a 1-logit cross-encoder saved to ``output``.
 
     ``batch_size`` counts queries per step; each brings its positive and ``negatives`` passages.
+    ``layers`` keeps only the encoder's first layers: a shallower, faster reranker.
     """
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import torch
@@ -211,6 +224,8 @@ def train_reranker(
     held = random.Random(seed).sample(held, min(max_heldout, len(held)))
 
     model = CrossEncoder(resolve_model_path(base), num_labels=1, max_length=max_length, device=best_device())
+    if layers is not None:
+        keep_first_layers(model.model, layers)
     report = TrainingReport(train_queries=len(train), heldout_queries=len(held))
     net, tokenizer = model.model, model.tokenizer
     optimizer = torch.optim.AdamW(net.parameters(), lr=learning_rate, weight_decay=0.01)

@@ -3,9 +3,9 @@ import pytest
 from sentence_transformers import CrossEncoder
 
 from ember.retrieval.collection_index import CollectionIndex, indexed_text
-from ember.retrieval.embedder import DEFAULT_EMBEDDING_MODEL
+from ember.retrieval.embedder import DEFAULT_EMBEDDING_MODEL, resolve_model_path
 from ember.retrieval.rerank import Reranker, blend, saved_settings
-from ember.retrieval.reranker_training import mine_queries, train_reranker
+from ember.retrieval.reranker_training import keep_first_layers, mine_queries, train_reranker
 from ember.retrieval.retriever import RERANK_SKIPPED, Retriever
 from ember.retrieval.store import IndexStore
 
@@ -123,3 +123,14 @@ def test_reranker_scores_match_the_fp32_cross_encoder(trained, small_records):
     ours = Reranker(model_dir).scores(pairs[0][0], [p for _, p in pairs])  # bf16 where the CPU has it
     assert np.abs(ours - fp32).max() < 0.05 * (fp32.max() - fp32.min())
     assert np.corrcoef(ours, fp32)[0, 1] > 0.99
+
+
+def test_a_shallower_reranker_keeps_the_first_layers_and_reloads_with_them(tmp_path):
+    model = CrossEncoder(resolve_model_path(DEFAULT_EMBEDDING_MODEL), num_labels=1)
+    first = model.model.base_model.encoder.layer[0]
+    keep_first_layers(model.model, 2)
+    assert len(model.model.base_model.encoder.layer) == 2 and model.model.base_model.encoder.layer[0] is first
+    model.save(str(tmp_path / "l2"))
+    assert CrossEncoder(str(tmp_path / "l2")).model.config.num_hidden_layers == 2
+    with pytest.raises(ValueError, match="layers must be within 1..2"):
+        keep_first_layers(model.model, 3)
