@@ -60,7 +60,7 @@ class Settings(BaseSettings):
     )
     llm_compile: bool = Field(
         default=False,
-        description="torch.compile the local engine's decode step on CPU too (slow start, faster decode)",
+        description="torch.compile the decode step on CPU too (slower start, faster decode)",
     )
     llm_base_url: str = Field(default="", description="OpenAI-compatible endpoint; empty: the local engine")
     llm_api_key: str = Field(default="", description="API key for llm_base_url")
