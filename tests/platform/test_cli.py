@@ -11,7 +11,8 @@ from ember.platform.migrate import head_revision
 
 @pytest.fixture
 def ember(tmp_path):
-    env = os.environ | {"EMBER_HOME": str(tmp_path / "home"), "COLUMNS": "1000", "EMBER_SYNC_INDEXES": "false"}
+    home = str(tmp_path / "home")
+    env = os.environ | {"EMBER_HOME": home, "COLUMNS": "1000", "EMBER_SYNC_INDEXES": "false"}
     env.pop("EMBER_DATABASE_URL", None)
 
     def run(*args):
