@@ -101,6 +101,9 @@ class Gate:
             )
             return
         self.in_flight[slot] += 1
+        counted = path not in PUBLIC_PATHS  # so a scrape of /metrics does not count itself
+        if counted:
+            self.metrics.in_flight.inc()
         received = {"bytes": 0}
 
         async def receive_limited() -> Message:
@@ -124,6 +127,8 @@ class Gate:
                 await _reject(send, 413, exc.message)
         finally:
             self.in_flight[slot] -= 1
+            if counted:
+                self.metrics.in_flight.dec()
 
 
 async def _reject(send: Send, status: int, message: str, code: str | None = None) -> None:

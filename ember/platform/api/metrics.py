@@ -29,6 +29,11 @@ class ApiMetrics:
             buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000),
             registry=self.registry,
         )
+        self.in_flight = Gauge(
+            "ember_http_requests_in_flight",
+            "Authenticated requests being served (what the per-key concurrency limit counts)",
+            registry=self.registry,
+        )
         self.queue_depth = Gauge(
             "ember_engine_queue_depth", "Generations waiting for the engine", registry=self.registry
         )
