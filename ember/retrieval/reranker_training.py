@@ -131,7 +131,7 @@ def ranking_metrics(ranked: list[list[int]], positives: list[int], k: int = 10) 
 
 @dataclass
 class HeldoutScores:
-    """Per held-out query: BM25 candidates, their BM25 scores and the cross-encoder's."""
+    """Per held-out query: hybrid candidates, their fused scores and the cross-encoder's."""
 
     candidates: list[list[int]]
     first_stage: list[np.ndarray]
