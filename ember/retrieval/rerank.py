@@ -23,7 +23,9 @@ SETTINGS_FILE = "ember_reranker.json"
 
 
 def _unit(scores: np.ndarray) -> np.ndarray:
-    span = scores.max() - scores.min() if len(scores) else 0.0
+    if not len(scores):
+        return scores
+    span = scores.max() - scores.min()
     return (scores - scores.min()) / span if span > 0 else np.ones_like(scores)
 
 
@@ -35,8 +37,18 @@ def blend(cross_encoder: np.ndarray, first_stage: np.ndarray, weight: float) -> 
 
 
 def saved_settings(model: str) -> dict:
+    """What train-reranker saved beside the model ({} for other cross-encoders), checked."""
     path = Path(model) / SETTINGS_FILE
-    return json.loads(path.read_text()) if path.is_file() else {}
+    if not path.is_file():
+        return {}
+    try:
+        settings = json.loads(path.read_text())
+        weight = float(settings.get("blend_weight", 1.0))
+    except (ValueError, TypeError, AttributeError) as exc:
+        raise ValueError(f"{path} is not a valid reranker settings file: {exc}") from exc
+    if not 0.0 <= weight <= 1.0:
+        raise ValueError(f"{path}: blend_weight must be within [0, 1], got {weight}")
+    return settings
 
 
 class Reranker:

@@ -134,3 +134,20 @@ def test_a_shallower_reranker_keeps_the_first_layers_and_reloads_with_them(tmp_p
     assert CrossEncoder(str(tmp_path / "l2")).model.config.num_hidden_layers == 2
     with pytest.raises(ValueError, match="layers must be within 1..2"):
         keep_first_layers(model.model, 3)
+
+
+def test_a_blended_rerank_of_no_candidates_returns_no_hits(trained):
+    home, _, _ = trained
+    reranker = Reranker(str(home / "models" / "rerankers" / "tiny"), blend_weight=0.4)
+    retriever = Retriever(IndexStore(home / "indexes"), reranker)
+    result = retriever.run("exceptions", ["pydoc"], filters={"document_id": -1}, mode="hybrid+rerank")
+    assert result.hits == []
+
+
+def test_a_broken_reranker_settings_file_is_named_in_the_error(tmp_path):
+    (tmp_path / "ember_reranker.json").write_text("{not json")
+    with pytest.raises(ValueError, match="ember_reranker.json is not a valid reranker settings file"):
+        saved_settings(str(tmp_path))
+    (tmp_path / "ember_reranker.json").write_text('{"blend_weight": 3}')
+    with pytest.raises(ValueError, match="blend_weight must be within"):
+        saved_settings(str(tmp_path))
