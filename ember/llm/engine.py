@@ -149,7 +149,11 @@ class Engine:
         captured CUDA graph keeps its addresses. Reuse is safe: slots past a row's position are
         masked, and every slot at or before it is rewritten before it is read."""
         if not self.static_decode:
-            return KVCache(self.model.config, batch, max_len, self.dtype, self.device)
+            cache = KVCache(self.model.config, batch, max_len, self.dtype, self.device)
+            for tensor in cache.k + cache.v:
+                # Each call sizes its cache to its prompt: compile once for any length, not per length.
+                torch._dynamo.maybe_mark_dynamic(tensor, 2)
+            return cache
         if self._static_cache is None or self._static_cache.batch_size != batch:
             config = self.model.config
             self._static_cache = KVCache(config, batch, config.max_seq_len, self.dtype, self.device)
@@ -160,7 +164,9 @@ class Engine:
     def _decode_step(
         self, tokens: torch.Tensor, positions: torch.Tensor, cache: KVCache, kv_len: int | None
     ) -> torch.Tensor:
-        return self.model(tokens, positions, cache, kv_len=kv_len)[:, -1]
+        # One row reading exactly its filled prefix needs no mask (not so for batches or static shapes).
+        whole = tokens.shape[0] == 1 and kv_len is not None
+        return self.model(tokens, positions, cache, kv_len=kv_len, sees_whole_cache=whole)[:, -1]
 
     @torch.inference_mode()
     def _tokens(

@@ -1,0 +1,66 @@
+"""Native CPU kernels that torch does not ship, built on first use with the local C++ compiler.
+
+Only the int8 decode kernel lives here (int8_gemv.cpp). It needs AVX512-VNNI; where the CPU
+lacks it, or no compiler or ninja is found, ``int8_kernel_available`` returns False and the
+quantized layers keep torch's own kernels. ``EMBER_NATIVE_KERNELS=false`` turns it off.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import re
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+SOURCE = Path(__file__).with_name("int8_gemv.cpp")
+CPU_FLAGS = ("avx512f", "avx512bw", "avx512vl", "avx512_vnni")
+COMPILE_FLAGS = ["-O3", "-fopenmp", "-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512vnni", "-mfma"]
+
+
+def _cpu_has_vnni() -> bool:
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    flags_line = next((line for line in text.splitlines() if line.startswith("flags")), "")
+    flags = set(flags_line.split(":", 1)[-1].split())
+    return all(flag in flags for flag in CPU_FLAGS)
+
+
+def _put_ninja_on_path() -> None:
+    """torch's extension builder calls `ninja` from PATH; the pip package puts it beside Python."""
+    try:
+        import ninja
+    except ImportError:
+        return
+    os.environ["PATH"] = f"{ninja.BIN_DIR}{os.pathsep}{os.environ.get('PATH', '')}"
+
+
+@functools.cache
+def int8_kernel_available() -> bool:
+    """Build (once per source version; later loads take a fraction of a second) and load the kernel."""
+    if os.environ.get("EMBER_NATIVE_KERNELS", "true").lower() in ("0", "false", "no", "off"):
+        return False
+    if not _cpu_has_vnni():
+        return False
+    import torch
+    from torch.utils.cpp_extension import load
+
+    _put_ninja_on_path()
+    log.info("loading Ember's int8 CPU kernel (the first load compiles it, about 20 s)")
+    try:
+        load(
+            # One build per torch version: a kernel built against another torch's ABI must not load.
+            name="ember_int8_gemv_" + re.sub(r"\W", "_", torch.__version__),
+            sources=[str(SOURCE)],
+            extra_cflags=COMPILE_FLAGS,
+            extra_ldflags=["-fopenmp"],
+            is_python_module=False,
+        )
+    except Exception as error:  # any failure to build or load means: keep torch's kernels
+        log.warning("Ember's int8 CPU kernel could not be built, using torch's: %s", error)
+        return False
+    return hasattr(torch.ops.ember_kernels, "int8_linear")

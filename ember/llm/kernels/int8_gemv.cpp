@@ -1,0 +1,119 @@
+// int8 weight x int8 activation matrix-vector product for CPU decode (AVX512-VNNI).
+//
+// Weights are per-output-channel int8, stored offset by +128 as uint8 in tiles of 16 output
+// channels: tile t holds K/4 groups of 64 bytes, group g = 16 channels x 4 consecutive inputs,
+// so one vpdpbusd adds 4 products to each of 16 channel sums. Activations are quantized on the
+// fly to int8 in blocks of 32 inputs, each block with its own scale (as llama.cpp's Q8_0), which
+// keeps outlier features from flattening the rest of the row. The +128 offset is removed once per
+// row: sum((w + 128) * x) = sum(w * x) + 128 * sum(x).
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <immintrin.h>
+#include <torch/library.h>
+
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+namespace {
+
+constexpr int64_t kBlock = 32;    // inputs per activation scale
+constexpr int64_t kTile = 16;     // output channels per accumulator register
+constexpr int64_t kMaxRows = 8;   // rows that share one pass over the weights
+
+// Per row: int8 codes, one scale per block, and the scaled +128 offset to subtract.
+void quantize_rows(const float* x, int64_t rows, int64_t k, int8_t* codes, float* scales, float* offsets) {
+  const int64_t blocks = k / kBlock;
+  for (int64_t r = 0; r < rows; ++r) {
+    float offset = 0.f;
+    for (int64_t b = 0; b < blocks; ++b) {
+      const float* src = x + r * k + b * kBlock;
+      float amax = 0.f;
+      for (int64_t i = 0; i < kBlock; ++i) amax = std::max(amax, std::fabs(src[i]));
+      const float scale = amax / 127.f;
+      const float inverse = amax > 0.f ? 127.f / amax : 0.f;
+      int32_t sum = 0;
+      for (int64_t i = 0; i < kBlock; ++i) {
+        const int32_t q = static_cast<int32_t>(std::nearbyint(src[i] * inverse));
+        codes[r * k + b * kBlock + i] = static_cast<int8_t>(q);
+        sum += q;
+      }
+      scales[r * blocks + b] = scale;
+      offset += scale * 128.f * static_cast<float>(sum);
+    }
+    offsets[r] = offset;
+  }
+}
+
+template <int Rows>
+void tiles(const uint8_t* weight, const int8_t* codes, const float* x_scales, const float* offsets,
+           const float* w_scales, float* out, int64_t k, int64_t n, int64_t first, int64_t last) {
+  const int64_t blocks = k / kBlock;
+  for (int64_t t = first; t < last; ++t) {
+    const uint8_t* w = weight + t * k * kTile;
+    __m512 sums[Rows];
+    for (int r = 0; r < Rows; ++r) sums[r] = _mm512_setzero_ps();
+    for (int64_t b = 0; b < blocks; ++b) {
+      __m512i dots[Rows];
+      for (int r = 0; r < Rows; ++r) dots[r] = _mm512_setzero_si512();
+      for (int64_t g = 0; g < kBlock / 4; ++g) {
+        const __m512i group = _mm512_loadu_si512(w + (b * kBlock / 4 + g) * 64);
+        for (int r = 0; r < Rows; ++r) {
+          int32_t four;
+          std::memcpy(&four, codes + r * k + b * kBlock + g * 4, 4);
+          dots[r] = _mm512_dpbusd_epi32(dots[r], group, _mm512_set1_epi32(four));
+        }
+      }
+      for (int r = 0; r < Rows; ++r) {
+        const __m512 scale = _mm512_set1_ps(x_scales[r * blocks + b]);
+        sums[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dots[r]), scale, sums[r]);
+      }
+    }
+    const __m512 channel_scales = _mm512_loadu_ps(w_scales + t * kTile);
+    for (int r = 0; r < Rows; ++r) {
+      const __m512 y = _mm512_sub_ps(sums[r], _mm512_set1_ps(offsets[r]));
+      _mm512_storeu_ps(out + r * n + t * kTile, _mm512_mul_ps(y, channel_scales));
+    }
+  }
+}
+
+using TileFn = void (*)(const uint8_t*, const int8_t*, const float*, const float*, const float*, float*,
+                        int64_t, int64_t, int64_t, int64_t);
+constexpr TileFn kTileFns[kMaxRows] = {tiles<1>, tiles<2>, tiles<3>, tiles<4>,
+                                       tiles<5>, tiles<6>, tiles<7>, tiles<8>};
+
+at::Tensor int8_linear(const at::Tensor& x, const at::Tensor& packed, const at::Tensor& scales) {
+  TORCH_CHECK(x.dim() == 2 && x.scalar_type() == at::kFloat, "x must be a 2-D float32 tensor");
+  TORCH_CHECK(packed.dim() == 4 && packed.scalar_type() == at::kByte, "packed must be (N/16, K/4, 16, 4) uint8");
+  const int64_t rows = x.size(0), k = x.size(1), n = packed.size(0) * kTile;
+  TORCH_CHECK(packed.size(1) * 4 == k && k % kBlock == 0, "K must match the packed weight and be a multiple of 32");
+  TORCH_CHECK(scales.numel() == n && scales.scalar_type() == at::kFloat, "scales must be N float32 values");
+  const at::Tensor input = x.contiguous();
+  const at::Tensor weight = packed.contiguous();
+  const at::Tensor channel_scales = scales.contiguous();
+  at::Tensor out = at::empty({rows, n}, x.options());
+  std::vector<int8_t> codes(rows * k);
+  std::vector<float> x_scales(rows * (k / kBlock)), offsets(rows);
+  quantize_rows(input.data_ptr<float>(), rows, k, codes.data(), x_scales.data(), offsets.data());
+  for (int64_t r0 = 0; r0 < rows; r0 += kMaxRows) {
+    const int64_t chunk = std::min(kMaxRows, rows - r0);
+    const TileFn fn = kTileFns[chunk - 1];
+    // A few tiles per task: enough work per thread to hide the fork, even for 192-wide outputs.
+    at::parallel_for(0, n / kTile, 4, [&](int64_t first, int64_t last) {
+      fn(weight.data_ptr<uint8_t>(), codes.data() + r0 * k, x_scales.data() + r0 * (k / kBlock),
+         offsets.data() + r0, channel_scales.data_ptr<float>(), out.data_ptr<float>() + r0 * n, k, n, first,
+         last);
+    });
+  }
+  return out;
+}
+
+at::Tensor int8_linear_meta(const at::Tensor& x, const at::Tensor& packed, const at::Tensor& scales) {
+  return at::empty({x.size(0), packed.size(0) * kTile}, x.options());
+}
+
+}  // namespace
+
+TORCH_LIBRARY(ember_kernels, m) { m.def("int8_linear(Tensor x, Tensor packed, Tensor scales) -> Tensor"); }
+TORCH_LIBRARY_IMPL(ember_kernels, CPU, m) { m.impl("int8_linear", int8_linear); }
+TORCH_LIBRARY_IMPL(ember_kernels, Meta, m) { m.impl("int8_linear", int8_linear_meta); }
