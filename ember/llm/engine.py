@@ -15,6 +15,7 @@ from pathlib import Path
 
 import torch
 
+from ember.llm.kernels import cpu_kernels_available
 from ember.llm.kv_cache import KVCache
 from ember.llm.model import Transformer
 from ember.llm.sampling import SamplingParams, sample
@@ -66,6 +67,7 @@ class Engine:
         self.sync_every = 16 if self.device.type == "cuda" else 1
         if self.device.type == "cpu":
             configure_cpu_threads()
+            model.use_native_decode_attention(cpu_kernels_available())
         self._decode = self._decode_step
         self._static_cache: KVCache | None = None
         if compile_decode:

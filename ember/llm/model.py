@@ -58,6 +58,10 @@ def rotate_half(x: torch.Tensor) -> torch.Tensor:
 
 
 class Attention(nn.Module):
+    # Set by Transformer.use_native_decode_attention: one-token, unmasked float32 attention goes
+    # to ember.llm.kernels instead of SDPA.
+    native_decode = False
+
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         self.n_heads, self.n_kv_heads, self.head_dim = config.n_heads, config.n_kv_heads, config.head_dim
@@ -91,6 +95,10 @@ class Attention(nn.Module):
             k, v = cache.update(layer, positions, k, v, kv_len)
         else:
             k, v = k.transpose(1, 2), v.transpose(1, 2)
+        if self.native_decode and mask is None and t == 1 and q.dtype == torch.float32:
+            scale = self.head_dim**-0.5
+            out = torch.ops.ember_kernels.decode_attention(q.view(b, -1, self.head_dim), k, v, scale)
+            return self.wo(out.view(b, 1, -1))
         out = F.scaled_dot_product_attention(
             q.transpose(1, 2), k, v, attn_mask=mask, enable_gqa=self.n_heads != self.n_kv_heads
         )
@@ -134,6 +142,11 @@ class Transformer(nn.Module):
         cos, sin = self.rope_tables(config)
         self.register_buffer("rope_cos", cos, persistent=False)
         self.register_buffer("rope_sin", sin, persistent=False)
+
+    def use_native_decode_attention(self, enabled: bool = True) -> None:
+        """Route one-token decode attention to Ember's CPU kernel (needs ember.llm.kernels built)."""
+        for block in self.layers:
+            block.attn.native_decode = enabled
 
     @staticmethod
     def rope_tables(config: ModelConfig) -> tuple[torch.Tensor, torch.Tensor]:

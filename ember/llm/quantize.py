@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ember.llm.kernels import int8_kernel_available
+from ember.llm.kernels import cpu_kernels_available
 
 MODES = ("int8", "int4")
 KERNEL_MAX_ROWS = 8
@@ -78,7 +78,7 @@ class Int8Linear(nn.Module):
             return
         reference_probe = torch.randn(2, self.in_features)
         reference = reference_probe @ self.dequantized().T
-        if self.out_features % 16 == 0 and self.in_features % 32 == 0 and int8_kernel_available():
+        if self.out_features % 16 == 0 and self.in_features % 32 == 0 and cpu_kernels_available():
             self.packed = pack_for_vnni(self.weight)
             out = torch.ops.ember_kernels.int8_linear(reference_probe, self.packed, self.scales)
             # The activations are quantized too, so agreement is looser than for the bf16 kernel.

@@ -2,6 +2,8 @@
 
 import math
 
+import pytest
+
 from ember.llm.engine import Engine
 from ember.llm.sampling import SamplingParams
 
@@ -78,3 +80,18 @@ def test_static_decode_reusing_its_cache_matches_dynamic_decode(smollm2, smollm2
     static.generate(PROMPTS[:2], SamplingParams(max_tokens=30, stop_token_ids=set()))  # leave stale slots
     again = static.generate(PROMPTS[2:], params)
     assert [g.token_ids for g in again] == [g.token_ids for g in dynamic]
+
+
+def test_native_decode_attention_gives_the_sdpa_tokens_and_logprobs(smollm2, smollm2_tokenizer):
+    engine = Engine(smollm2, smollm2_tokenizer)
+    if not smollm2.layers[0].attn.native_decode:
+        pytest.skip("Ember's CPU kernels are not available here (AVX512-VNNI and a compiler)")
+    params = SamplingParams(max_tokens=24, stop_token_ids=set(), logprobs=True)
+    native = engine.generate([PROMPTS[2]], params)[0]
+    smollm2.use_native_decode_attention(False)
+    try:
+        reference = engine.generate([PROMPTS[2]], params)[0]
+    finally:
+        smollm2.use_native_decode_attention(True)
+    assert native.token_ids == reference.token_ids
+    assert max(abs(a - b) for a, b in zip(native.logprobs, reference.logprobs, strict=True)) < 1e-4

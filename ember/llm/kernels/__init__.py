@@ -1,8 +1,9 @@
 """Native CPU kernels that torch does not ship, built on first use with the local C++ compiler.
 
-Only the int8 decode kernel lives here (int8_gemv.cpp). It needs AVX512-VNNI; where the CPU
-lacks it, or no compiler or ninja is found, ``int8_kernel_available`` returns False and the
-quantized layers keep torch's own kernels. ``EMBER_NATIVE_KERNELS=false`` turns it off.
+Two decode kernels live here: an int8 x int8 linear layer (int8_gemv.cpp) and single-query
+attention over a cache prefix (decode_attention.cpp). They need AVX512-VNNI; where the CPU lacks
+it, or no compiler or ninja is found, ``cpu_kernels_available`` returns False and the model keeps
+torch's own kernels. ``EMBER_NATIVE_KERNELS=false`` turns them off.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 
-SOURCE = Path(__file__).with_name("int8_gemv.cpp")
+SOURCES = [str(Path(__file__).with_name(name)) for name in ("int8_gemv.cpp", "decode_attention.cpp")]
 CPU_FLAGS = ("avx512f", "avx512bw", "avx512vl", "avx512_vnni")
 COMPILE_FLAGS = ["-O3", "-fopenmp", "-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512vnni", "-mfma"]
 
@@ -40,7 +41,7 @@ def _put_ninja_on_path() -> None:
 
 
 @functools.cache
-def int8_kernel_available() -> bool:
+def cpu_kernels_available() -> bool:
     """Build (once per source version; later loads take a fraction of a second) and load the kernel."""
     if os.environ.get("EMBER_NATIVE_KERNELS", "true").lower() in ("0", "false", "no", "off"):
         return False
@@ -50,17 +51,18 @@ def int8_kernel_available() -> bool:
     from torch.utils.cpp_extension import load
 
     _put_ninja_on_path()
-    log.info("loading Ember's int8 CPU kernel (the first load compiles it, about 20 s)")
+    log.info("loading Ember's CPU kernels (the first load compiles them, about 30 s)")
     try:
         load(
             # One build per torch version: a kernel built against another torch's ABI must not load.
-            name="ember_int8_gemv_" + re.sub(r"\W", "_", torch.__version__),
-            sources=[str(SOURCE)],
+            name="ember_cpu_kernels_" + re.sub(r"\W", "_", torch.__version__),
+            sources=SOURCES,
             extra_cflags=COMPILE_FLAGS,
             extra_ldflags=["-fopenmp"],
             is_python_module=False,
         )
     except Exception as error:  # any failure to build or load means: keep torch's kernels
-        log.warning("Ember's int8 CPU kernel could not be built, using torch's: %s", error)
+        log.warning("Ember's CPU kernels could not be built, using torch's: %s", error)
         return False
-    return hasattr(torch.ops.ember_kernels, "int8_linear")
+    ops = torch.ops.ember_kernels
+    return hasattr(ops, "int8_linear") and hasattr(ops, "decode_attention")

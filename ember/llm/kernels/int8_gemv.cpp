@@ -114,6 +114,6 @@ at::Tensor int8_linear_meta(const at::Tensor& x, const at::Tensor& packed, const
 
 }  // namespace
 
-TORCH_LIBRARY(ember_kernels, m) { m.def("int8_linear(Tensor x, Tensor packed, Tensor scales) -> Tensor"); }
+TORCH_LIBRARY_FRAGMENT(ember_kernels, m) { m.def("int8_linear(Tensor x, Tensor packed, Tensor scales) -> Tensor"); }
 TORCH_LIBRARY_IMPL(ember_kernels, CPU, m) { m.impl("int8_linear", int8_linear); }
 TORCH_LIBRARY_IMPL(ember_kernels, Meta, m) { m.impl("int8_linear", int8_linear_meta); }

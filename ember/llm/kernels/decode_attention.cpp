@@ -1,0 +1,148 @@
+// Attention of one new token per row over its whole cache prefix, for CPU decode (AVX512).
+//
+// torch's CPU flash-attention kernel handles a single query row poorly (it reads the cache at
+// about a third of this machine's bandwidth). Here each (row, kv head, chunk of keys) is one task:
+// the query heads that share the kv head (grouped-query attention) read every key and value once,
+// and the chunks' partial softmaxes are merged at the end (the flash-decoding split).
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <immintrin.h>
+#include <torch/library.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <vector>
+
+namespace {
+
+constexpr int64_t kChunk = 256;   // keys per task
+constexpr int64_t kMaxGroup = 16; // query heads per kv head
+constexpr int64_t kMaxDim = 256;  // head dimension
+
+// e^x for x <= 0 (scores minus their maximum): 2^n * e^r with |r| <= ln2/2, degree-6 Taylor.
+inline __m512 exp_nonpositive(__m512 x) {
+  x = _mm512_max_ps(x, _mm512_set1_ps(-87.f));
+  const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504f)),
+                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+  r = _mm512_fmadd_ps(n, _mm512_set1_ps(2.12194440e-4f), r);
+  __m512 p = _mm512_set1_ps(1.f / 720);
+  for (const float c : {1.f / 120, 1.f / 24, 1.f / 6, 0.5f, 1.f, 1.f}) p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(c));
+  return _mm512_scalef_ps(p, n);
+}
+
+// One task's partial softmax per query head: its maximum score, sum of e^(score - max), and the
+// e^(score - max)-weighted sum of values (group x dim).
+struct Partial {
+  float* max;
+  float* sum;
+  float* acc;
+};
+
+// Softmax-weighted values of keys [first, last) for the `group` query heads in q.
+void chunk(const float* q, const float* k, const float* v, int64_t key_stride, int64_t first, int64_t last,
+           int64_t group, int64_t dim, float scale, const Partial& out) {
+  const int64_t count = last - first;
+  const int64_t vectors = dim / 16;
+  float scores[kMaxGroup][kChunk];
+  for (int64_t i = 0; i < count; ++i) {
+    const float* key = k + (first + i) * key_stride;
+    for (int64_t g = 0; g < group; ++g) {
+      __m512 dot = _mm512_setzero_ps();
+      for (int64_t d = 0; d < vectors; ++d)
+        dot = _mm512_fmadd_ps(_mm512_loadu_ps(q + g * dim + d * 16), _mm512_loadu_ps(key + d * 16), dot);
+      scores[g][i] = _mm512_reduce_add_ps(dot) * scale;
+    }
+  }
+  for (int64_t g = 0; g < group; ++g) {
+    float top = -std::numeric_limits<float>::infinity();
+    for (int64_t i = 0; i < count; ++i) top = std::max(top, scores[g][i]);
+    __m512 total = _mm512_setzero_ps();
+    for (int64_t i = 0; i < count; i += 16) {
+      const __mmask16 live = count - i >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << (count - i)) - 1);
+      const __m512 s = _mm512_maskz_loadu_ps(live, &scores[g][i]);
+      const __m512 p = _mm512_maskz_mov_ps(live, exp_nonpositive(_mm512_sub_ps(s, _mm512_set1_ps(top))));
+      _mm512_mask_storeu_ps(&scores[g][i], live, p);
+      total = _mm512_add_ps(total, p);
+    }
+    out.max[g] = top;
+    out.sum[g] = _mm512_reduce_add_ps(total);
+    std::fill(out.acc + g * dim, out.acc + (g + 1) * dim, 0.f);
+  }
+  for (int64_t i = 0; i < count; ++i) {
+    const float* value = v + (first + i) * key_stride;
+    for (int64_t d = 0; d < vectors; ++d) {
+      const __m512 row = _mm512_loadu_ps(value + d * 16);
+      for (int64_t g = 0; g < group; ++g) {
+        float* acc = out.acc + g * dim + d * 16;
+        _mm512_storeu_ps(acc, _mm512_fmadd_ps(_mm512_set1_ps(scores[g][i]), row, _mm512_loadu_ps(acc)));
+      }
+    }
+  }
+}
+
+// q (B, Hq, D); k, v (B, Hkv, L, D) with contiguous rows of D. Returns (B, Hq, D).
+at::Tensor decode_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, double scale) {
+  TORCH_CHECK(q.dim() == 3 && k.dim() == 4 && v.dim() == 4, "q must be (B, Hq, D), k and v (B, Hkv, L, D)");
+  TORCH_CHECK(q.scalar_type() == at::kFloat && k.scalar_type() == at::kFloat && v.scalar_type() == at::kFloat,
+              "decode_attention takes float32 tensors");
+  TORCH_CHECK(k.sizes() == v.sizes() && k.strides() == v.strides(), "k and v must have one shape and layout");
+  const int64_t batch = q.size(0), heads = q.size(1), dim = q.size(2);
+  const int64_t kv_heads = k.size(1), length = k.size(2);
+  TORCH_CHECK(k.size(0) == batch && k.size(3) == dim && heads % kv_heads == 0, "q, k and v shapes disagree");
+  TORCH_CHECK(dim % 16 == 0 && dim <= kMaxDim && heads / kv_heads <= kMaxGroup && length > 0,
+              "decode_attention needs D a multiple of 16 up to 256, at most 16 query heads per kv head, L > 0");
+  TORCH_CHECK(k.stride(3) == 1, "k and v rows must be contiguous");
+  const at::Tensor query = q.contiguous();
+  const int64_t group = heads / kv_heads;
+  const int64_t chunks = (length + kChunk - 1) / kChunk;
+  const int64_t tasks = batch * kv_heads * chunks;
+  std::vector<float> maxes(tasks * group), sums(tasks * group), accs(tasks * group * dim);
+  auto partial = [&](int64_t task) {
+    return Partial{&maxes[task * group], &sums[task * group], &accs[task * group * dim]};
+  };
+  const float* q_data = query.data_ptr<float>();
+  const float* k_data = k.data_ptr<float>();
+  const float* v_data = v.data_ptr<float>();
+  const float softmax_scale = static_cast<float>(scale);
+  at::parallel_for(0, tasks, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t task = begin; task < end; ++task) {
+      const int64_t c = task % chunks, h = (task / chunks) % kv_heads, b = task / (chunks * kv_heads);
+      const int64_t offset = b * k.stride(0) + h * k.stride(1);
+      chunk(q_data + (b * heads + h * group) * dim, k_data + offset, v_data + offset, k.stride(2), c * kChunk,
+            std::min(length, (c + 1) * kChunk), group, dim, softmax_scale, partial(task));
+    }
+  });
+  at::Tensor out = at::empty({batch, heads, dim}, q.options());
+  float* o = out.data_ptr<float>();
+  for (int64_t bh = 0; bh < batch * kv_heads; ++bh) {
+    for (int64_t g = 0; g < group; ++g) {
+      float top = -std::numeric_limits<float>::infinity();
+      for (int64_t c = 0; c < chunks; ++c) top = std::max(top, partial(bh * chunks + c).max[g]);
+      float total = 0.f;
+      float* row = o + (bh * group + g) * dim;
+      std::fill(row, row + dim, 0.f);
+      for (int64_t c = 0; c < chunks; ++c) {
+        const Partial part = partial(bh * chunks + c);
+        const float weight = std::exp(part.max[g] - top);
+        total += weight * part.sum[g];
+        for (int64_t d = 0; d < dim; ++d) row[d] += weight * part.acc[g * dim + d];
+      }
+      for (int64_t d = 0; d < dim; ++d) row[d] /= total;
+    }
+  }
+  return out;
+}
+
+at::Tensor decode_attention_meta(const at::Tensor& q, const at::Tensor&, const at::Tensor&, double) {
+  return at::empty_like(q);
+}
+
+}  // namespace
+
+TORCH_LIBRARY_FRAGMENT(ember_kernels, m) {
+  m.def("decode_attention(Tensor q, Tensor k, Tensor v, float scale) -> Tensor");
+}
+TORCH_LIBRARY_IMPL(ember_kernels, CPU, m) { m.impl("decode_attention", decode_attention); }
+TORCH_LIBRARY_IMPL(ember_kernels, Meta, m) { m.impl("decode_attention", decode_attention_meta); }
