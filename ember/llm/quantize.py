@@ -39,11 +39,27 @@ def _kernel_agrees(kernel_out: torch.Tensor, reference: torch.Tensor, tolerance:
     return bool(((kernel_out.float() - reference.float()).abs().max() / scale) < tolerance)
 
 
-def pack_for_vnni(weight: torch.Tensor) -> torch.Tensor:
+def pack_int8_for_vnni(weight: torch.Tensor) -> torch.Tensor:
     """int8 (N, K) weights as ember.llm.kernels wants them: +128 as uint8, in (N/16, K/4, 16, 4) tiles."""
     n, k = weight.shape
     offset = (weight.to(torch.int16) + 128).to(torch.uint8)
     return offset.view(n // 16, 16, k // 4, 4).permute(0, 2, 1, 3).contiguous()
+
+
+def pack_int4_for_vnni(
+    codes: torch.Tensor, scales: torch.Tensor, mins: torch.Tensor, group_size: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(N, K) 4-bit codes and (N, K / group_size) scales and minimums in int4_gemv.cpp's layout:
+    codes (N/16, K/32, 8, 32), each byte two channels 8 apart; scales, minimums (N/16, K/32, 16) fp16."""
+    n, k = codes.shape
+    groups = codes.view(n // 16, 16, k // 4, 4).permute(0, 2, 1, 3).reshape(n // 16, k // 32, 8, 64)
+    packed = (groups[..., :32] | (groups[..., 32:] << 4)).contiguous()
+
+    def per_block(values: torch.Tensor) -> torch.Tensor:
+        blocks = values.repeat_interleave(group_size // 32, dim=1)
+        return blocks.view(n // 16, 16, k // 32).permute(0, 2, 1).contiguous().half()
+
+    return packed, per_block(scales), per_block(mins)
 
 
 class Int8Linear(nn.Module):
@@ -73,19 +89,19 @@ class Int8Linear(nn.Module):
         self.compute_dtype = compute_dtype(self.weight.device, dtype)
         self.kernel_scales = self.scales.to(self.compute_dtype)
         self.kernel = None
-        self.__dict__.pop("packed", None)
+        self.__dict__.pop("vnni_weight", None)
         if self.weight.device.type != "cpu":
             return
         reference_probe = torch.randn(2, self.in_features)
         reference = reference_probe @ self.dequantized().T
         if self.out_features % 16 == 0 and self.in_features % 32 == 0 and cpu_kernels_available():
-            self.packed = pack_for_vnni(self.weight)
-            out = torch.ops.ember_kernels.int8_linear(reference_probe, self.packed, self.scales)
+            self.vnni_weight = pack_int8_for_vnni(self.weight)
+            out = torch.ops.ember_kernels.int8_linear(reference_probe, self.vnni_weight, self.scales)
             # The activations are quantized too, so agreement is looser than for the bf16 kernel.
             if _kernel_agrees(out, reference, tolerance=3e-2):
                 self.kernel = "vnni"
                 return
-            del self.packed
+            del self.vnni_weight
         if hasattr(torch.ops.aten, "_weight_int8pack_mm"):
             probe = reference_probe.to(self.compute_dtype)
             try:
@@ -99,7 +115,7 @@ class Int8Linear(nn.Module):
         rows = x.numel() // self.in_features
         if self.kernel == "vnni" and rows <= KERNEL_MAX_ROWS:
             flat = x.reshape(rows, self.in_features).float()
-            out = torch.ops.ember_kernels.int8_linear(flat, self.packed, self.scales)
+            out = torch.ops.ember_kernels.int8_linear(flat, self.vnni_weight, self.scales)
             return out.to(x.dtype).view(*x.shape[:-1], self.out_features)
         flat = x.reshape(rows, self.in_features).to(dtype)
         if self.kernel == "torch" and rows <= KERNEL_MAX_ROWS:
@@ -149,10 +165,14 @@ class Int4Linear(nn.Module):
         return w.reshape(self.out_features, self.in_features)
 
     def prepare(self, dtype: torch.dtype) -> None:
-        """Convert to the fused kernel's layout (tinygemm convention: (q - 8) * scale + zero)."""
+        """Convert to a fused kernel's layout: Ember's (AVX512-VNNI CPUs) or torch's (tinygemm
+        convention: (q - 8) * scale + zero)."""
         self.kernel = None
         device = self.packed.device
         dtype = self.compute_dtype = compute_dtype(device, dtype)
+        self.__dict__.pop("vnni_layout", None)
+        if device.type == "cpu" and self._prepare_vnni():
+            return
         zeros = self.mins + 8 * self.scales
         scales_and_zeros = torch.stack((self.scales, zeros), dim=-1).transpose(0, 1).contiguous().to(dtype)
         try:
@@ -178,6 +198,19 @@ class Int4Linear(nn.Module):
         if not ok:
             self.kernel = None
 
+    def _prepare_vnni(self) -> bool:
+        if self.group_size % 32 or self.out_features % 16 or not cpu_kernels_available():
+            return False
+        self.vnni_layout = pack_int4_for_vnni(self.unpacked(), self.scales, self.mins, self.group_size)
+        probe = torch.randn(2, self.in_features)
+        out = torch.ops.ember_kernels.int4_linear(probe, *self.vnni_layout)
+        # The activations are quantized too, so agreement is looser than for the bf16 kernels.
+        if _kernel_agrees(out, probe @ self.dequantized().T, tolerance=3e-2):
+            self.kernel = "vnni"
+            return True
+        del self.vnni_layout
+        return False
+
     def _kernel_mm(self, flat: torch.Tensor) -> torch.Tensor:
         if self.kernel == "cpu":
             op = torch.ops.aten._weight_int4pack_mm_for_cpu
@@ -187,8 +220,13 @@ class Int4Linear(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         dtype = getattr(self, "compute_dtype", x.dtype)
-        flat = x.reshape(-1, self.in_features).to(dtype)
-        if self.kernel is not None and flat.shape[0] <= KERNEL_MAX_ROWS:
+        rows = x.numel() // self.in_features
+        if self.kernel == "vnni" and rows <= KERNEL_MAX_ROWS:
+            flat = x.reshape(rows, self.in_features).float()
+            out = torch.ops.ember_kernels.int4_linear(flat, *self.vnni_layout)
+            return out.to(x.dtype).view(*x.shape[:-1], self.out_features)
+        flat = x.reshape(rows, self.in_features).to(dtype)
+        if self.kernel is not None and rows <= KERNEL_MAX_ROWS:
             out = self._kernel_mm(flat)
         else:
             out = F.linear(flat, self.dequantized(dtype))

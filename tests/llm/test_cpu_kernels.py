@@ -1,12 +1,12 @@
-"""Ember's CPU decode kernels: the int8 x int8 linear layer (exact to its own arithmetic, close to
-the dequantized math) and one-token attention over a cache prefix (equal to SDPA)."""
+"""Ember's CPU decode kernels: the int8 x int8 and int4 x int8 linear layers (exact to their own
+arithmetic, close to the dequantized math) and one-token attention over a cache prefix (= SDPA)."""
 
 import pytest
 import torch
 import torch.nn.functional as F
 
 from ember.llm import kernels
-from ember.llm.quantize import Int8Linear, pack_for_vnni
+from ember.llm.quantize import Int4Linear, Int8Linear, pack_int4_for_vnni, pack_int8_for_vnni
 
 pytestmark = pytest.mark.skipif(
     not kernels.cpu_kernels_available(), reason="needs AVX512-VNNI and a C++ compiler"
@@ -19,13 +19,17 @@ def quantized_weight(out_features: int, in_features: int) -> tuple[torch.Tensor,
     return torch.round(w / scales[:, None]).to(torch.int8), scales
 
 
-def emulated(x: torch.Tensor, weight: torch.Tensor, scales: torch.Tensor) -> torch.Tensor:
-    """The kernel's arithmetic in float64: activations rounded to int8 per block of 32."""
+def activations_as_the_kernels_see_them(x: torch.Tensor) -> torch.Tensor:
+    """x rounded to int8 per block of 32 and scaled back, in float64."""
     blocks = x.double().view(x.shape[0], -1, 32)
     block_scales = blocks.abs().amax(-1, keepdim=True) / 127
     codes = torch.round(blocks / torch.where(block_scales > 0, block_scales, 1.0))
-    dequantized_x = (codes * block_scales).view_as(x)
-    return (dequantized_x @ weight.double().T * scales.double()).float()
+    return (codes * block_scales).view_as(x)
+
+
+def emulated(x: torch.Tensor, weight: torch.Tensor, scales: torch.Tensor) -> torch.Tensor:
+    """The int8 kernel's arithmetic in float64."""
+    return (activations_as_the_kernels_see_them(x) @ weight.double().T * scales.double()).float()
 
 
 @pytest.mark.parametrize("rows", [1, 2, 5, 8, 11])
@@ -35,7 +39,7 @@ def test_kernel_equals_its_emulation_and_is_close_to_the_float_math(rows, out_fe
     weight, scales = quantized_weight(out_features, in_features)
     x = torch.randn(rows, in_features) * 3
     x[-1, 5] = 80.0  # an outlier feature coarsens only its own block of 32
-    out = torch.ops.ember_kernels.int8_linear(x, pack_for_vnni(weight), scales)
+    out = torch.ops.ember_kernels.int8_linear(x, pack_int8_for_vnni(weight), scales)
     assert out.shape == (rows, out_features)
     torch.testing.assert_close(out, emulated(x, weight, scales), rtol=1e-4, atol=1e-4)
     reference = x @ (weight.float() * scales[:, None]).T
@@ -44,32 +48,52 @@ def test_kernel_equals_its_emulation_and_is_close_to_the_float_math(rows, out_fe
         assert (out[plain] - reference[plain]).abs().max() <= 0.02 * reference[plain].abs().max()
 
 
+@pytest.mark.parametrize("rows", [1, 3, 8, 10])
+@pytest.mark.parametrize(
+    ("out_features", "in_features", "group_size"), [(16, 32, 32), (192, 576, 32), (48, 256, 64)]
+)
+def test_int4_kernel_equals_its_emulation(rows, out_features, in_features, group_size):
+    torch.manual_seed(rows + in_features)
+    layer = Int4Linear.from_linear(torch.nn.Linear(in_features, out_features, bias=False), group_size)
+    x = torch.randn(rows, in_features)
+    layout = pack_int4_for_vnni(layer.unpacked(), layer.scales, layer.mins, group_size)
+    out = torch.ops.ember_kernels.int4_linear(x, *layout)
+    # The kernel reads scales and minimums as fp16: emulate that too.
+    scales, mins = layer.scales.half().double(), layer.mins.half().double()
+    codes = layer.unpacked().double().view(out_features, -1, group_size)
+    weight = (codes * scales[..., None] + mins[..., None]).view(out_features, in_features)
+    expected = (activations_as_the_kernels_see_them(x) @ weight.T).float()
+    torch.testing.assert_close(out, expected, rtol=1e-4, atol=1e-4)
+
+
 def test_zero_rows_give_zero_output():
     weight, scales = quantized_weight(32, 64)
-    out = torch.ops.ember_kernels.int8_linear(torch.zeros(3, 64), pack_for_vnni(weight), scales)
+    out = torch.ops.ember_kernels.int8_linear(torch.zeros(3, 64), pack_int8_for_vnni(weight), scales)
     assert torch.equal(out, torch.zeros(3, 32))
 
 
 def test_wrong_shapes_are_refused_with_a_reason():
     weight, scales = quantized_weight(32, 64)
     with pytest.raises(RuntimeError, match="K must match"):
-        torch.ops.ember_kernels.int8_linear(torch.zeros(1, 96), pack_for_vnni(weight), scales)
+        torch.ops.ember_kernels.int8_linear(torch.zeros(1, 96), pack_int8_for_vnni(weight), scales)
 
 
-def test_layers_use_the_kernel_for_decode_and_torch_when_turned_off(monkeypatch):
+def test_layers_use_the_kernels_for_decode_and_torch_when_turned_off(monkeypatch):
     linear = torch.nn.Linear(64, 48, bias=False)
-    layer = Int8Linear.from_linear(linear)
-    layer.prepare(torch.float32)
-    assert layer.kernel == "vnni"
+    int8, int4 = Int8Linear.from_linear(linear), Int4Linear.from_linear(linear)
     x = torch.randn(1, 64)
-    assert (layer(x) - linear(x)).abs().max() < 0.03 * linear(x).abs().max()
+    for layer, tolerance in ((int8, 0.03), (int4, 0.2)):
+        layer.prepare(torch.float32)
+        assert layer.kernel == "vnni"
+        assert (layer(x) - linear(x)).abs().max() < tolerance * linear(x).abs().max()
 
     monkeypatch.setenv("EMBER_NATIVE_KERNELS", "false")
     kernels.cpu_kernels_available.cache_clear()
     try:
-        layer.prepare(torch.float32)
-        assert layer.kernel == "torch"
-        assert not hasattr(layer, "packed")
+        int8.prepare(torch.float32)
+        int4.prepare(torch.float32)
+        assert (int8.kernel, int4.kernel) == ("torch", "cpu")
+        assert not hasattr(int8, "vnni_weight") and not hasattr(int4, "vnni_layout")
     finally:
         monkeypatch.delenv("EMBER_NATIVE_KERNELS")
         kernels.cpu_kernels_available.cache_clear()

@@ -1,14 +1,15 @@
 """Native CPU kernels that torch does not ship, built on first use with the local C++ compiler.
 
-Two decode kernels live here: an int8 x int8 linear layer (int8_gemv.cpp) and single-query
-attention over a cache prefix (decode_attention.cpp). They need AVX512-VNNI; where the CPU lacks
-it, or no compiler or ninja is found, ``cpu_kernels_available`` returns False and the model keeps
-torch's own kernels. ``EMBER_NATIVE_KERNELS=false`` turns them off.
+Three decode kernels live here: int8 x int8 and int4 x int8 linear layers (int8_gemv.cpp,
+int4_gemv.cpp) and one-query attention over a cache prefix (decode_attention.cpp). They need
+AVX512-VNNI; where the CPU lacks it, or no compiler or ninja is found, ``cpu_kernels_available``
+returns False and the model keeps torch's own kernels. ``EMBER_NATIVE_KERNELS=false`` turns them off.
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
 import logging
 import os
 import re
@@ -16,7 +17,8 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 
-SOURCES = [str(Path(__file__).with_name(name)) for name in ("int8_gemv.cpp", "decode_attention.cpp")]
+HERE = Path(__file__).parent
+SOURCES = [str(HERE / name) for name in ("int8_gemv.cpp", "int4_gemv.cpp", "decode_attention.cpp")]
 CPU_FLAGS = ("avx512f", "avx512bw", "avx512vl", "avx512_vnni")
 COMPILE_FLAGS = ["-O3", "-fopenmp", "-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512vnni", "-mfma"]
 
@@ -40,6 +42,15 @@ def _put_ninja_on_path() -> None:
     os.environ["PATH"] = f"{ninja.BIN_DIR}{os.pathsep}{os.environ.get('PATH', '')}"
 
 
+def _source_digest() -> str:
+    """Digest of every kernel file: torch rebuilds when its build flags change, headers included."""
+    digest = hashlib.sha256()
+    for path in sorted(HERE.iterdir()):
+        if path.suffix in (".cpp", ".h"):
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
 @functools.cache
 def cpu_kernels_available() -> bool:
     """Build (once per source version; later loads take a fraction of a second) and load the kernel."""
@@ -57,7 +68,7 @@ def cpu_kernels_available() -> bool:
             # One build per torch version: a kernel built against another torch's ABI must not load.
             name="ember_cpu_kernels_" + re.sub(r"\W", "_", torch.__version__),
             sources=SOURCES,
-            extra_cflags=COMPILE_FLAGS,
+            extra_cflags=COMPILE_FLAGS + [f"-DEMBER_KERNELS_SOURCE={_source_digest()}"],
             extra_ldflags=["-fopenmp"],
             is_python_module=False,
         )
@@ -65,4 +76,4 @@ def cpu_kernels_available() -> bool:
         log.warning("Ember's CPU kernels could not be built, using torch's: %s", error)
         return False
     ops = torch.ops.ember_kernels
-    return hasattr(ops, "int8_linear") and hasattr(ops, "decode_attention")
+    return all(hasattr(ops, name) for name in ("int8_linear", "int4_linear", "decode_attention"))

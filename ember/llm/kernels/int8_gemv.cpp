@@ -3,47 +3,22 @@
 // Weights are per-output-channel int8, stored offset by +128 as uint8 in tiles of 16 output
 // channels: tile t holds K/4 groups of 64 bytes, group g = 16 channels x 4 consecutive inputs,
 // so one vpdpbusd adds 4 products to each of 16 channel sums. Activations are quantized on the
-// fly to int8 in blocks of 32 inputs, each block with its own scale (as llama.cpp's Q8_0), which
-// keeps outlier features from flattening the rest of the row. The +128 offset is removed once per
-// row: sum((w + 128) * x) = sum(w * x) + 128 * sum(x).
+// fly (quantized_rows.h). The +128 offset is removed once per row:
+// sum((w + 128) * x) = sum(w * x) + 128 * sum(x).
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <immintrin.h>
 #include <torch/library.h>
 
-#include <cmath>
 #include <cstring>
-#include <vector>
+
+#include "quantized_rows.h"
 
 namespace {
 
-constexpr int64_t kBlock = 32;    // inputs per activation scale
+using ember::kBlock;
 constexpr int64_t kTile = 16;     // output channels per accumulator register
 constexpr int64_t kMaxRows = 8;   // rows that share one pass over the weights
-
-// Per row: int8 codes, one scale per block, and the scaled +128 offset to subtract.
-void quantize_rows(const float* x, int64_t rows, int64_t k, int8_t* codes, float* scales, float* offsets) {
-  const int64_t blocks = k / kBlock;
-  for (int64_t r = 0; r < rows; ++r) {
-    float offset = 0.f;
-    for (int64_t b = 0; b < blocks; ++b) {
-      const float* src = x + r * k + b * kBlock;
-      float amax = 0.f;
-      for (int64_t i = 0; i < kBlock; ++i) amax = std::max(amax, std::fabs(src[i]));
-      const float scale = amax / 127.f;
-      const float inverse = amax > 0.f ? 127.f / amax : 0.f;
-      int32_t sum = 0;
-      for (int64_t i = 0; i < kBlock; ++i) {
-        const int32_t q = static_cast<int32_t>(std::nearbyint(src[i] * inverse));
-        codes[r * k + b * kBlock + i] = static_cast<int8_t>(q);
-        sum += q;
-      }
-      scales[r * blocks + b] = scale;
-      offset += scale * 128.f * static_cast<float>(sum);
-    }
-    offsets[r] = offset;
-  }
-}
 
 template <int Rows>
 void tiles(const uint8_t* weight, const int8_t* codes, const float* x_scales, const float* offsets,
@@ -92,15 +67,19 @@ at::Tensor int8_linear(const at::Tensor& x, const at::Tensor& packed, const at::
   const at::Tensor weight = packed.contiguous();
   const at::Tensor channel_scales = scales.contiguous();
   at::Tensor out = at::empty({rows, n}, x.options());
-  std::vector<int8_t> codes(rows * k);
-  std::vector<float> x_scales(rows * (k / kBlock)), offsets(rows);
-  quantize_rows(input.data_ptr<float>(), rows, k, codes.data(), x_scales.data(), offsets.data());
+  const ember::QuantizedRows quantized = ember::quantize_rows(input.data_ptr<float>(), rows, k);
+  const int8_t* codes = quantized.codes.data();
+  const float* x_scales = quantized.scales.data();
+  std::vector<float> offsets(rows, 0.f);
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t b = 0; b < k / kBlock; ++b)
+      offsets[r] += x_scales[r * (k / kBlock) + b] * 128.f * quantized.sums[r * (k / kBlock) + b];
   for (int64_t r0 = 0; r0 < rows; r0 += kMaxRows) {
     const int64_t chunk = std::min(kMaxRows, rows - r0);
     const TileFn fn = kTileFns[chunk - 1];
     // A few tiles per task: enough work per thread to hide the fork, even for 192-wide outputs.
     at::parallel_for(0, n / kTile, 4, [&](int64_t first, int64_t last) {
-      fn(weight.data_ptr<uint8_t>(), codes.data() + r0 * k, x_scales.data() + r0 * (k / kBlock),
+      fn(weight.data_ptr<uint8_t>(), codes + r0 * k, x_scales + r0 * (k / kBlock),
          offsets.data() + r0, channel_scales.data_ptr<float>(), out.data_ptr<float>() + r0 * n, k, n, first,
          last);
     });
