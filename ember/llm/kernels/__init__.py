@@ -23,7 +23,7 @@ CPU_FLAGS = ("avx512f", "avx512bw", "avx512vl", "avx512_vnni")
 COMPILE_FLAGS = ["-O3", "-fopenmp", "-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512vnni", "-mfma"]
 
 
-def _cpu_has_vnni() -> bool:
+def cpu_has_vnni() -> bool:
     try:
         text = Path("/proc/cpuinfo").read_text()
     except OSError:
@@ -56,7 +56,7 @@ def cpu_kernels_available() -> bool:
     """Build (once per source version; later loads take a fraction of a second) and load the kernel."""
     if os.environ.get("EMBER_NATIVE_KERNELS", "true").lower() in ("0", "false", "no", "off"):
         return False
-    if not _cpu_has_vnni():
+    if not cpu_has_vnni():
         return False
     import torch
     from torch.utils.cpp_extension import load
