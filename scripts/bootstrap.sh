@@ -14,3 +14,11 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "$want" > "$stamp"
 fi
 export PATH="$PWD/$VENV/bin:$PATH"
+# Build Ember's CPU decode kernels now rather than at the first model load (cached after the first
+# build; nothing to do where the CPU lacks AVX512-VNNI).
+python -c "
+import logging
+logging.basicConfig(level=logging.INFO, format='%(message)s')
+from ember.llm.kernels import cpu_kernels_available
+cpu_kernels_available()
+"
