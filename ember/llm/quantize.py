@@ -12,10 +12,10 @@ input but 51 us with bf16, and is 3x slower than a bf16 matmul at 500 rows. So q
 compute in bf16 on CPU, use the kernel up to ``KERNEL_MAX_ROWS`` rows, and for prefill
 dequantize the weight to bf16 and run one matmul.
 
-On CPUs with AVX512-VNNI, int8 decode uses Ember's own kernel (ember.llm.kernels) instead: it
-quantizes the activations to int8 in blocks of 32 and multiplies int8 by int8, which reads the
-weights at about twice the speed of ``_weight_int8pack_mm`` (that one converts every weight to
-bf16 before multiplying).
+On CPUs with AVX512-VNNI, int8 and int4 decode use Ember's own kernels (ember.llm.kernels)
+instead: they quantize the activations to int8 in blocks of 32 and multiply integers, which reads
+the weights at about twice the speed of ``_weight_int8pack_mm`` (that one converts every weight to
+bf16 before multiplying). They keep their own copy of the weights in their tile layout.
 """
 
 from __future__ import annotations

@@ -53,7 +53,7 @@ def _source_digest() -> str:
 
 @functools.cache
 def cpu_kernels_available() -> bool:
-    """Build (once per source version; later loads take a fraction of a second) and load the kernel."""
+    """Build (once per source version; later loads take a fraction of a second) and load the kernels."""
     if os.environ.get("EMBER_NATIVE_KERNELS", "true").lower() in ("0", "false", "no", "off"):
         return False
     if not cpu_has_vnni():
