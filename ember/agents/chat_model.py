@@ -18,7 +18,7 @@ from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import ConfigDict, Field
 
 from ember.agents.backends import ChatBackend
-from ember.llm.chat import ChatResult as EmberResult
+from ember.llm.inference.chat import ChatResult as EmberResult
 
 _ROLES = {"system": "system", "human": "user", "ai": "assistant", "tool": "tool"}
 

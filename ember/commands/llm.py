@@ -26,7 +26,7 @@ Compile = Annotated[
 
 
 def _engine(model: str, device: str | None, compile_decode: bool | None):
-    from ember.llm.engine import Engine
+    from ember.llm.inference.engine import Engine
 
     try:
         with console.status(f"loading {model}"):
@@ -48,7 +48,7 @@ def generate(
     compile_decode: Compile = None,
 ) -> None:
     """Continue PROMPT with plain completion (no chat template), streaming the text."""
-    from ember.llm.sampling import SamplingParams
+    from ember.llm.inference.sampling import SamplingParams
 
     engine = _engine(model, device, compile_decode)
     params = SamplingParams(max_tokens=max_tokens, temperature=temperature, top_p=top_p, seed=seed)
@@ -69,7 +69,7 @@ def chat(
     compile_decode: Compile = None,
 ) -> None:
     """A plain REPL through the model's chat template. Empty line or Ctrl-D quits."""
-    from ember.llm.chat import ChatModel
+    from ember.llm.inference.chat import ChatModel
 
     chat_model = ChatModel(_engine(model, device, compile_decode))
     messages = [{"role": "system", "content": system}] if system else []

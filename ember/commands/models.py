@@ -25,7 +25,7 @@ def pull(
     force: Annotated[bool, typer.Option(help="Reinstall even if present.")] = False,
 ) -> None:
     """Download a model and convert it into Ember's format."""
-    from ember.llm.registry import pull_model
+    from ember.llm.imports.registry import pull_model
 
     with console.status(f"pulling {name}"):
         try:
@@ -42,7 +42,7 @@ def import_(
     force: Annotated[bool, typer.Option(help="Replace an existing model of that name.")] = False,
 ) -> None:
     """Convert a local GGUF file or HF checkpoint into Ember's format."""
-    from ember.llm.registry import import_model
+    from ember.llm.imports.registry import import_model
 
     with console.status(f"importing {source}"):
         try:
@@ -60,7 +60,7 @@ def quantize(
     group_size: Annotated[int, typer.Option(help="int4 group size.")] = 32,
 ) -> None:
     """Write a weight-only quantized copy of an installed model."""
-    from ember.llm.registry import quantize_installed
+    from ember.llm.imports.registry import quantize_installed
 
     with console.status(f"quantizing {name} to {mode}"):
         try:
@@ -73,7 +73,7 @@ def quantize(
 @app.command("list")
 def list_(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
     """List installed models."""
-    from ember.llm.registry import list_models
+    from ember.llm.imports.registry import list_models
 
     rows = list_models()
     if as_json:
@@ -95,8 +95,8 @@ def list_(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] =
 @app.command()
 def show(name: Annotated[str, typer.Argument(help="An installed model name or checkpoint path.")]) -> None:
     """Print a model's config, quantization and location as JSON."""
-    from ember.llm.checkpoint import resolve_model
-    from ember.llm.registry import model_info
+    from ember.llm.imports.registry import model_info
+    from ember.llm.inference.checkpoint import resolve_model
 
     try:
         path = resolve_model(name)

@@ -20,11 +20,11 @@ from ember.agents.rag import RagConfig, RagGraph
 from ember.agents.rewrite import standalone_query
 from ember.agents.tools import Toolbox, ToolError
 from ember.agents.types import AnswerEvent, GroundedAnswer
-from ember.llm.sampling import SamplingParams
+from ember.llm.inference.sampling import SamplingParams
 from ember.platform.conversations import ConversationStore
 from ember.platform.db import Database
 from ember.platform.errors import EmberError, InvalidInputError
-from ember.platform.models import Chunk, Collection, Document
+from ember.platform.tables import Chunk, Collection, Document
 from ember.retrieval.types import ChunkRecord, Hit, location_of
 
 if TYPE_CHECKING:

@@ -19,7 +19,7 @@ from sqlalchemy import select, update
 
 from ember.platform.db import Database
 from ember.platform.errors import InvalidInputError, NotFoundError
-from ember.platform.models import ApiKey, utcnow
+from ember.platform.tables import ApiKey, utcnow
 
 SCOPES = ("read", "write", "admin")  # each scope includes the ones before it
 KEY_PREFIX = "ember-"

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from ember.platform.db import Database
 from ember.platform.errors import InvalidInputError, NotFoundError
-from ember.platform.models import Collection, Conversation, Message, utcnow
+from ember.platform.tables import Collection, Conversation, Message, utcnow
 
 TITLE_CHARS = 80
 

@@ -17,8 +17,8 @@ from sqlalchemy import select
 from ember.platform.db import Database
 from ember.platform.errors import NotFoundError
 from ember.platform.ingest.pipeline import ChunkChange
-from ember.platform.models import Chunk, Collection, Document
 from ember.platform.settings import Settings
+from ember.platform.tables import Chunk, Collection, Document
 from ember.retrieval.collection_index import CollectionIndex
 from ember.retrieval.store import IndexStore
 from ember.retrieval.types import ChunkRecord

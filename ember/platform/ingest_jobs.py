@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from ember.platform.db import Database
 from ember.platform.errors import NotFoundError
-from ember.platform.models import Collection, IngestFileResult, IngestJob
+from ember.platform.tables import Collection, IngestFileResult, IngestJob
 
 
 @dataclass(frozen=True)

@@ -19,15 +19,15 @@ from ember.platform.ingest.pipeline import FileResult, IngestHook, IngestOptions
 from ember.platform.ingest.sources import SourceError, resolve_sources
 from ember.platform.ingest.tokens import TokenCounter, token_counter_for
 from ember.platform.ingest_jobs import IngestJobStatus, get_ingest_job
-from ember.platform.models import Chunk, Collection, Document
 from ember.platform.settings import Settings, get_settings
+from ember.platform.tables import Chunk, Collection, Document
 
 if TYPE_CHECKING:  # heavy imports (torch, FAISS) stay out of `ember --help`
     from collections.abc import Iterator
 
     from ember.agents.backends import ChatBackend
     from ember.agents.types import AnswerEvent
-    from ember.llm.chat import ChatModel
+    from ember.llm.inference.chat import ChatModel
     from ember.platform.answers import Answer
     from ember.platform.conversations import ConversationRecord
     from ember.retrieval.embedder import Embedder
@@ -259,7 +259,7 @@ class EmberService:
 
     @cached_property
     def chat_model(self) -> ChatModel:
-        from ember.llm.chat import ChatModel
+        from ember.llm.inference.chat import ChatModel
 
         return ChatModel.load(self.model_path(), compile_decode=self.settings.llm_compile or None)
 

@@ -26,7 +26,7 @@ from ember.retrieval.atomic import fsync_dir, write_text_atomic
 from ember.retrieval.bm25 import BM25
 from ember.retrieval.dense import DenseIndex
 from ember.retrieval.embedder import DEFAULT_EMBEDDING_MODEL, Embedder
-from ember.retrieval.tokenizer import Tokenizer
+from ember.retrieval.terms import TermSplitter
 from ember.retrieval.types import ChunkRecord
 
 FORMAT_VERSION = 1
@@ -47,7 +47,7 @@ class CollectionIndex:
         self,
         directory: Path,
         embedding_model: str = DEFAULT_EMBEDDING_MODEL,
-        tokenizer: Tokenizer | None = None,
+        tokenizer: TermSplitter | None = None,
         exact_limit: int = 200_000,
         approx_kind: str = "ivf",
     ) -> None:
@@ -59,9 +59,9 @@ class CollectionIndex:
         self._manifest = self._read_manifest()
         if self._manifest:
             self._check_model(embedding_model, self._manifest["dim"])
-            self.tokenizer = Tokenizer(**self._manifest["tokenizer"])
+            self.tokenizer = TermSplitter(**self._manifest["tokenizer"])
         else:
-            self.tokenizer = tokenizer or Tokenizer()
+            self.tokenizer = tokenizer or TermSplitter()
         self._bm25: BM25 | None = None
         self._dense: DenseIndex | None = None
         self._records: dict[int, ChunkRecord] | None = None

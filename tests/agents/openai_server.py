@@ -15,7 +15,7 @@ from fastapi import FastAPI, Header, HTTPException, Request
 from fastapi.responses import StreamingResponse
 
 from ember.agents.backends import LocalBackend
-from ember.llm.chat import ChatResult
+from ember.llm.inference.chat import ChatResult
 
 
 def _message(result: ChatResult) -> dict:

@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 from ember.agents.backends import LocalBackend
-from ember.llm.chat import ChatDelta, ChatResult, Usage
-from ember.llm.tool_calls import parse_tool_calls
+from ember.llm.inference.chat import ChatDelta, ChatResult, Usage
+from ember.llm.inference.tool_calls import parse_tool_calls
 
 Script = Callable[[list[dict]], str | None]  # messages so far → model output, or None for the real model
 

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from ember.commands.serve import is_loopback
-from ember.platform.models import ApiKey
+from ember.platform.tables import ApiKey
 
 
 def _get(base_url: str, path: str, key: str | None) -> httpx.Response:

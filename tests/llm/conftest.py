@@ -3,9 +3,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from ember.llm.checkpoint import load_model, load_tokenizer
-from ember.llm.importers import import_gguf
-from ember.llm.model import Transformer
+from ember.llm.imports.importers import import_gguf
+from ember.llm.inference.checkpoint import load_model, load_tokenizer
+from ember.llm.inference.model import Transformer
 
 
 @pytest.fixture(scope="session")

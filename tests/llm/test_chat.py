@@ -1,7 +1,7 @@
 """ChatModel on the real SmolLM2-Instruct weights through its own chat template."""
 
-from ember.llm.chat import ChatModel
-from ember.llm.engine import Engine
+from ember.llm.inference.chat import ChatModel
+from ember.llm.inference.engine import Engine
 
 MESSAGES = [{"role": "user", "content": "What is the capital of France? Answer in one word."}]
 

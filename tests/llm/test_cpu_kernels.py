@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from ember.llm import kernels
-from ember.llm.quantize import Int4Linear, Int8Linear, pack_int4_for_vnni, pack_int8_for_vnni
+from ember.llm.inference.quantize import Int4Linear, Int8Linear, pack_int4_for_vnni, pack_int8_for_vnni
 
 pytestmark = pytest.mark.skipif(not kernels.cpu_has_vnni(), reason="the kernels need AVX512-VNNI")
 

@@ -4,8 +4,8 @@ import math
 
 import pytest
 
-from ember.llm.engine import Engine
-from ember.llm.sampling import SamplingParams
+from ember.llm.inference.engine import Engine
+from ember.llm.inference.sampling import SamplingParams
 
 PROMPTS = [
     "Water boils at",

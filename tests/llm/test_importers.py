@@ -5,9 +5,9 @@ import pytest
 import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
-from ember.llm.checkpoint import load_model, model_from_state
-from ember.llm.gguf_import import load_gguf
-from ember.llm.importers import load_hf
+from ember.llm.imports.gguf_import import load_gguf
+from ember.llm.imports.importers import load_hf
+from ember.llm.inference.checkpoint import load_model, model_from_state
 
 
 def tiny_hf_llama(tie: bool, **rope) -> LlamaForCausalLM:
@@ -108,7 +108,7 @@ def test_gguf_tensor_types_and_qk_permutation(tmp_path, qtype, tolerance):
 
 
 def load_hf_like(hf: LlamaForCausalLM):
-    from ember.llm.importers import _our_hf_name, hf_config
+    from ember.llm.imports.importers import _our_hf_name, hf_config
 
     state = {_our_hf_name(k): v for k, v in hf.state_dict().items() if k != "lm_head.weight"}
     return hf_config(hf.config.to_dict()), state

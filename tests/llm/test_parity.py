@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from ember.llm.engine import Engine
-from ember.llm.sampling import SamplingParams
+from ember.llm.inference.engine import Engine
+from ember.llm.inference.sampling import SamplingParams
 
 PROMPTS = [
     "The capital of France is",

@@ -5,11 +5,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from ember.llm.checkpoint import load_model, quantize_checkpoint
-from ember.llm.engine import Engine
-from ember.llm.evaluate import bits_per_byte
-from ember.llm.quantize import Int4Linear, Int8Linear
-from ember.llm.sampling import SamplingParams
+from ember.llm.inference.checkpoint import load_model, quantize_checkpoint
+from ember.llm.inference.engine import Engine
+from ember.llm.inference.evaluate import bits_per_byte
+from ember.llm.inference.quantize import Int4Linear, Int8Linear
+from ember.llm.inference.sampling import SamplingParams
 
 HELDOUT = (Path(__file__).parent / "data" / "heldout.txt").read_text()
 PROMPTS = [

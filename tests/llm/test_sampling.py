@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from ember.llm.sampling import SamplingParams, apply_repetition_penalty, filter_logits, sample
+from ember.llm.inference.sampling import SamplingParams, apply_repetition_penalty, filter_logits, sample
 
 LOGITS = torch.log(torch.tensor([[0.5, 0.25, 0.15, 0.07, 0.03]]))
 

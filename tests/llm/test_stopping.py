@@ -1,6 +1,6 @@
 """Incremental text with stop strings, fed real SmolLM2 token ids one at a time."""
 
-from ember.llm.stopping import SequenceText
+from ember.llm.inference.stopping import SequenceText
 
 TEXT = "Café ☕ au lait 🥐 — naïve über-fast 日本語. END of text"
 

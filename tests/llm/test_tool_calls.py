@@ -1,4 +1,4 @@
-from ember.llm.tool_calls import parse_tool_calls
+from ember.llm.inference.tool_calls import parse_tool_calls
 
 
 def test_well_formed_calls_are_parsed_and_removed_from_text():

@@ -9,7 +9,7 @@ from ember.agents.tools import ToolError
 from ember.agents.types import I_DONT_KNOW
 from ember.platform.answers import read_chunks
 from ember.platform.errors import InvalidInputError, NotFoundError
-from ember.platform.models import Chunk, Document
+from ember.platform.tables import Chunk, Document
 from tests.agents.conftest import COLLECTION, facts_service  # noqa: F401 - the shared session fixture
 
 

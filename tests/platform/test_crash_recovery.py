@@ -8,9 +8,9 @@ import time
 
 from sqlalchemy import func, select
 
-from ember.platform.models import Document, IngestJob
 from ember.platform.service import EmberService
 from ember.platform.settings import Settings
+from ember.platform.tables import Document, IngestJob
 from tests.platform.test_ingest import snapshot
 
 FILES = 400

@@ -1,7 +1,7 @@
 from sqlalchemy import func, select
 
 from ember.platform.ingest.pipeline import ChunkChange, IngestOptions
-from ember.platform.models import Chunk, Document
+from ember.platform.tables import Chunk, Document
 from tests.platform.files import NOISY_HTML, make_docx, make_pdf
 
 PARAGRAPH = "Ember stores every chunk with its heading path and page so that answers can cite them. "

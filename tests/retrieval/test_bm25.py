@@ -5,7 +5,7 @@ import pytest
 from rank_bm25 import BM25Okapi
 
 from ember.retrieval.bm25 import BM25
-from ember.retrieval.tokenizer import Tokenizer
+from ember.retrieval.terms import TermSplitter
 
 QUERIES = [
     "for loop statement",
@@ -18,7 +18,7 @@ QUERIES = [
 
 @pytest.fixture(scope="module")
 def corpus() -> list[list[str]]:
-    tokenize = Tokenizer()
+    tokenize = TermSplitter()
     return [tokenize(p) for text in topics.values() for p in text.split("\n\n") if p.strip()]
 
 
@@ -30,7 +30,7 @@ def test_scores_equal_rank_bm25_on_pydoc_topics(corpus):
         t for t, idf in reference.idf.items() if idf == reference.epsilon * reference.average_idf
     ]
     assert negative_idf_terms, "the corpus must exercise rank_bm25's epsilon floor"
-    tokenize = Tokenizer()
+    tokenize = TermSplitter()
     for query in QUERIES + [" ".join(negative_idf_terms[:3])]:
         np.testing.assert_allclose(
             ours.scores(tokenize(query)), reference.get_scores(tokenize(query)), atol=1e-6
@@ -48,7 +48,7 @@ def test_deletes_and_updates_match_a_fresh_rank_bm25(corpus):
     reference = BM25Okapi(
         [corpus[i] for i in range(300, len(corpus))] + [corpus[0] + corpus[1], ["lambda"] * 2]
     )
-    tokenize = Tokenizer()
+    tokenize = TermSplitter()
     for compacted in (False, True):
         if compacted:
             ours.compact()
@@ -62,10 +62,10 @@ def test_deletes_and_updates_match_a_fresh_rank_bm25(corpus):
 def test_search_returns_top_k_in_score_order_and_survives_save(corpus, tmp_path):
     ours = BM25()
     ours.upsert(enumerate(corpus))
-    ids, scores = ours.search(Tokenizer()("yield from generator"), 10)
-    full = ours.scores(Tokenizer()("yield from generator"))
+    ids, scores = ours.search(TermSplitter()("yield from generator"), 10)
+    full = ours.scores(TermSplitter()("yield from generator"))
     assert list(ids) == list(np.argsort(-full, kind="stable")[:10])
     assert list(scores) == sorted(scores, reverse=True)
     ours.save(tmp_path / "bm25.npz")
     loaded = BM25.load(tmp_path / "bm25.npz")
-    np.testing.assert_array_equal(loaded.search(Tokenizer()("yield from generator"), 10)[0], ids)
+    np.testing.assert_array_equal(loaded.search(TermSplitter()("yield from generator"), 10)[0], ids)

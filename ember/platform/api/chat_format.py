@@ -7,7 +7,7 @@ import time
 import uuid
 from typing import Any
 
-from ember.llm.tool_calls import OPEN as TOOL_OPEN
+from ember.llm.inference.tool_calls import OPEN as TOOL_OPEN
 
 
 def completion_id() -> str:

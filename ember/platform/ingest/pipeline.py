@@ -36,7 +36,7 @@ from ember.platform.ingest.prepare import (
 )
 from ember.platform.ingest.sources import SourceSet
 from ember.platform.ingest.tokens import TokenCounter
-from ember.platform.models import Chunk, Collection, Document, IngestFileResult, IngestJob, utcnow
+from ember.platform.tables import Chunk, Collection, Document, IngestFileResult, IngestJob, utcnow
 
 OUTCOMES = ("added", "updated", "unchanged", "removed", "failed", "skipped")
 

@@ -2,7 +2,7 @@
 
 from alembic import context
 
-from ember.platform.models import Base
+from ember.platform.tables import Base
 
 engine = context.config.attributes["connection_engine"]
 with engine.begin() as connection:

@@ -6,8 +6,8 @@ import math
 
 import torch
 
-from ember.llm.kv_cache import KVCache
-from ember.llm.model import Transformer
+from ember.llm.inference.kv_cache import KVCache
+from ember.llm.inference.model import Transformer
 
 
 @torch.inference_mode()

@@ -13,9 +13,9 @@ import torch
 from safetensors.torch import load_file, safe_open, save_file
 from torch import nn
 
-from ember.llm.config import ModelConfig
-from ember.llm.model import Transformer
-from ember.llm.quantize import Int4Linear, Int8Linear, empty_quantized, prepare_quantized
+from ember.llm.inference.config import ModelConfig
+from ember.llm.inference.model import Transformer
+from ember.llm.inference.quantize import Int4Linear, Int8Linear, empty_quantized, prepare_quantized
 
 WEIGHTS_FILE, CONFIG_FILE, TOKENIZER_FILE = "model.safetensors", "config.json", "tokenizer.json"
 
@@ -115,7 +115,7 @@ def load_tokenizer(directory: Path):
 
 def quantize_checkpoint(source: Path, target: Path, mode: str, group_size: int = 32) -> Path:
     """Write an int8 or int4 copy of the fp checkpoint ``source`` (tokenizer file included)."""
-    from ember.llm.quantize import quantize_model
+    from ember.llm.inference.quantize import quantize_model
 
     model = load_model(source)
     save_model(quantize_model(model, mode, group_size), target)

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ember.llm.config import ModelConfig
+from ember.llm.inference.config import ModelConfig
 
 SUPPORTED_ARCHS = ("llama",)
 

@@ -1,4 +1,4 @@
-"""BM25 tokenizer: lowercase, Unicode-aware, keeps identifiers and numbers whole.
+"""BM25 terms: lowercase, Unicode-aware, keeps identifiers and numbers whole (not the LLM's BPE tokenizer).
 
 "GPT-4", "50,257", "3.14e23", "v1.2.3" and "file_name.py" each stay one token, because users search
 for exactly these strings and splitting them destroys lexical precision.
@@ -20,7 +20,7 @@ ENGLISH_STOPWORDS = frozenset(
 
 
 @dataclass(frozen=True)
-class Tokenizer:
+class TermSplitter:
     """Settable stemming (Snowball via PyStemmer) and stopwords; the config is saved in the index manifest."""
 
     stem: bool = False

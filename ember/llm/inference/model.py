@@ -12,8 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ember.llm.config import ModelConfig
-from ember.llm.kv_cache import KVCache
+from ember.llm.inference.config import ModelConfig
+from ember.llm.inference.kv_cache import KVCache
 
 
 class RMSNorm(nn.Module):

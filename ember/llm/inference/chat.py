@@ -15,9 +15,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ember.llm.engine import Engine
-from ember.llm.sampling import SamplingParams
-from ember.llm.tool_calls import MalformedToolCall, ToolCall, parse_tool_calls, with_tool_instructions
+from ember.llm.inference.engine import Engine
+from ember.llm.inference.sampling import SamplingParams
+from ember.llm.inference.tool_calls import (
+    MalformedToolCall,
+    ToolCall,
+    parse_tool_calls,
+    with_tool_instructions,
+)
 
 
 @dataclass

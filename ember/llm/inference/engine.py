@@ -15,11 +15,11 @@ from pathlib import Path
 
 import torch
 
+from ember.llm.inference.kv_cache import KVCache
+from ember.llm.inference.model import Transformer
+from ember.llm.inference.sampling import SamplingParams, sample
+from ember.llm.inference.stopping import SequenceText
 from ember.llm.kernels import cpu_kernels_available
-from ember.llm.kv_cache import KVCache
-from ember.llm.model import Transformer
-from ember.llm.sampling import SamplingParams, sample
-from ember.llm.stopping import SequenceText
 
 
 @dataclass
@@ -90,7 +90,7 @@ class Engine:
         On CPU ``compile_decode=True`` trades a warm-up of about a minute (under half with a warm
         inductor cache) for ~1.3x faster decode of quantized models.
         """
-        from ember.llm.checkpoint import load_model, load_tokenizer, resolve_model
+        from ember.llm.inference.checkpoint import load_model, load_tokenizer, resolve_model
 
         directory = resolve_model(name_or_path)
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")

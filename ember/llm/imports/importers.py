@@ -8,9 +8,9 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file
 
-from ember.llm.checkpoint import model_from_state, save_model
-from ember.llm.config import ModelConfig
-from ember.llm.gguf_import import load_gguf
+from ember.llm.imports.gguf_import import load_gguf
+from ember.llm.inference.checkpoint import model_from_state, save_model
+from ember.llm.inference.config import ModelConfig
 
 _HF_LAYER_NAMES = {
     "input_layernorm.weight": "attn_norm.weight",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from ember.llm.config import ModelConfig
+from ember.llm.inference.config import ModelConfig
 
 
 class KVCache:

@@ -1,0 +1,1 @@
+"""Training Ember's own model: data shards, the loop, optimizers, checkpoints (pretrain, SFT, DPO, LoRA)."""
