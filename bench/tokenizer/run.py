@@ -28,6 +28,7 @@ from ember.llm.tokenizer import (  # noqa: E402
     Tokenizer,
     bytes_per_token,
 )
+from ember.llm.tokenizer.gguf_import import load_gguf_tokenizer  # noqa: E402
 
 PATTERNS = {"gpt4": GPT4_PATTERN, "gpt2": GPT2_PATTERN}
 
@@ -109,7 +110,7 @@ def main() -> None:
         "HF tokenizers (trained here)": bpt(lambda t: len(hf.encode(t, add_special_tokens=False).ids)),
     }
     if args.smollm2_gguf:
-        compression["SmolLM2-135M (49k)"] = bpt(Tokenizer.from_gguf(args.smollm2_gguf).count_tokens)
+        compression["SmolLM2-135M (49k)"] = bpt(load_gguf_tokenizer(args.smollm2_gguf).count_tokens)
     gpt2 = gpt2_encoding()
     if gpt2 is not None:
         compression["GPT-2 (50k, tiktoken)"] = bpt(lambda t: len(gpt2.encode_ordinary(t)))

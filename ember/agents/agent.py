@@ -29,9 +29,9 @@ from ember.agents.types import AnswerEvent, GroundedAnswer, Step, add_usage
 
 OBSERVATION_CHARS = 2000  # what a step record keeps of a tool's output
 REPAIR_PROMPT = (
-    "Your tool call could not be parsed ({error}). Reply with exactly one call in this form: "
-    '<tool_call>{{"name": "search", "arguments": {{"query": "..."}}}}</tool_call>'
+    "Your tool call could not be parsed ({error}). Reply with exactly one call in this form: {example}"
 )
+REPAIR_EXAMPLE = {"name": "search", "arguments": {"query": "..."}}
 CONCLUDE_PROMPT = "Stop using tools ({reason}). Answer the question now from the results above, citing [n]."
 
 
@@ -134,9 +134,11 @@ class AgentGraph:
 
     def _repair(self, state: AgentState) -> AgentState:
         error = state["messages"][-1].invalid_tool_calls[0]["error"]
+        example = self.llm.backend.tool_call_format.render_calls([REPAIR_EXAMPLE])
+        prompt = HumanMessage(REPAIR_PROMPT.format(error=error, example=example))
         state["answer"].flags.append("malformed_tool_call_repaired")
         return {
-            "messages": [*state["messages"], HumanMessage(REPAIR_PROMPT.format(error=error))],
+            "messages": [*state["messages"], prompt],
             "repaired": True,
         }
 

@@ -2,7 +2,7 @@
 
 Both take OpenAI-shaped messages and tool schemas and return ``ember.llm.inference.chat.ChatResult``
 (text, parsed tool calls, malformed ones, usage), so the LangChain adapter and the graphs never care which
-one runs.
+one runs. Each names the tool-call format its model writes, for prompts that show the model an example.
 """
 
 from __future__ import annotations
@@ -14,12 +14,20 @@ from typing import Protocol
 import httpx
 
 from ember.llm.inference.chat import ChatDelta, ChatModel, ChatResult, Usage
-from ember.llm.inference.tool_calls import CLOSE, OPEN, MalformedToolCall, ToolCall
+from ember.llm.inference.scheduler import LLMScheduler
+from ember.llm.inference.tool_calls import (
+    HERMES,
+    MalformedToolCall,
+    ToolCall,
+    ToolCallFormat,
+    tool_call_format,
+)
 
 
 class ChatBackend(Protocol):
     name: str
     context_window: int
+    tool_call_format: ToolCallFormat
 
     def chat(self, messages: list[dict], tools: list[dict] | None = None, **sampling) -> ChatResult: ...
 
@@ -31,41 +39,23 @@ class ChatBackend(Protocol):
 
 
 class LocalBackend:
-    """Ember's own engine (``ember.llm.inference.chat.ChatModel``)."""
+    """Ember's own engine: a ``ChatModel``, or the ``LLMScheduler`` that owns one for concurrent callers."""
 
-    def __init__(self, model: ChatModel, name: str = "local") -> None:
+    def __init__(self, model: ChatModel | LLMScheduler, name: str = "local") -> None:
         self.model, self.name = model, name
         self.context_window = model.engine.model.config.max_seq_len
+        self.tool_call_format = tool_call_format(model.engine.tokenizer)
 
     def chat(self, messages: list[dict], tools: list[dict] | None = None, **sampling) -> ChatResult:
-        return self.model.chat(_inline_tool_calls(messages), tools, **sampling)
+        return self.model.chat(messages, tools, **sampling)
 
     def stream(
         self, messages: list[dict], tools: list[dict] | None = None, **sampling
     ) -> Iterator[ChatDelta]:
-        return self.model.stream(_inline_tool_calls(messages), tools, **sampling)
+        return self.model.stream(messages, tools, **sampling)
 
     def count_tokens(self, text: str) -> int:
         return self.model.engine.tokenizer.count_tokens(text)
-
-
-def _inline_tool_calls(messages: list[dict]) -> list[dict]:
-    """Earlier assistant tool calls written back as the ``<tool_call>`` markup the local model emits,
-    so any chat template renders them (not every template reads an OpenAI ``tool_calls`` field)."""
-    out = []
-    for message in messages:
-        calls = message.get("tool_calls")
-        if not calls:
-            out.append({k: v for k, v in message.items() if k != "tool_call_id"})
-            continue
-        markup = "".join(
-            OPEN
-            + json.dumps({"name": c["function"]["name"], "arguments": json.loads(c["function"]["arguments"])})
-            + CLOSE
-            for c in calls
-        )
-        out.append({"role": "assistant", "content": (message.get("content") or "") + markup})
-    return out
 
 
 # Sampling fields an OpenAI-compatible server understands, by our name → its name.
@@ -100,6 +90,8 @@ class OpenAICompatibleBackend:
         if not base_url.startswith(("http://", "https://")):
             raise ValueError(f"llm_base_url must start with http:// or https://, got {base_url!r}")
         self.name, self.context_window = model, context_window
+        # The server parses calls itself; most serve models that write Hermes/Qwen-style markup.
+        self.tool_call_format = HERMES
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self.client = client or httpx.Client(
             base_url=base_url.rstrip("/"), headers=headers, timeout=timeout_s

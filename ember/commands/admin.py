@@ -1,11 +1,11 @@
-"""`ember config show` and `ember db upgrade`."""
+"""`ember config show` and `ember db upgrade|status`."""
 
 from __future__ import annotations
 
 import typer
 from rich.table import Table
 
-from ember.commands.common import console, user_errors
+from ember.commands.common import console, service, user_errors
 
 config_app = typer.Typer(no_args_is_help=True, help="Inspect Ember's settings.")
 db_app = typer.Typer(no_args_is_help=True, help="Manage the database schema.")
@@ -28,10 +28,18 @@ def config_show() -> None:
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Apply any pending migrations (Ember also does this on start)."""
-    from ember.platform.db import Database
-    from ember.platform.migrate import current_revision
-    from ember.platform.settings import Settings
+    with user_errors():
+        status = service().upgrade_database()
+    console.print(f"database at revision {status.revision}: {status.url}")
 
-    settings = Settings()
-    database = Database(settings.effective_database_url, settings.sqlite_busy_timeout_ms)
-    console.print(f"database at revision {current_revision(database.engine)}: {database.engine.url!r}")
+
+@db_app.command("status")
+def db_status() -> None:
+    """The schema revision the database is at and the newest one, without upgrading."""
+    with user_errors():
+        status = service().database_status()
+    console.print(f"database at revision {status.revision or 'none'}: {status.url}")
+    if status.up_to_date:
+        console.print("up to date")
+    else:
+        console.print(f"newest revision is {status.head}; run `ember db upgrade` (Ember also does on start)")

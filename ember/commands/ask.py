@@ -9,9 +9,10 @@ import typer
 from rich.markup import escape
 
 from ember.commands.common import console, err_console, service, user_errors
+from ember.platform.types import Step
 
 
-def _print_step(step) -> None:  # noqa: ANN001 - an ember.agents.types.Step
+def _print_step(step: Step) -> None:
     arguments = json.dumps(step.arguments, ensure_ascii=False)
     console.print(f"[cyan]→ {step.tool}[/cyan]({escape(arguments)}) · {step.latency_ms:.0f} ms")
     if step.thought:
@@ -57,10 +58,10 @@ def ask(
         console.print(escape(answer.text), end="", soft_wrap=True)
     console.print()
     for citation in answer.citations:
-        where = f" · {citation['location']}" if citation["location"] else ""
+        where = f" · {citation.location}" if citation.location else ""
         console.print(
-            f"[bold][{citation['n']}][/bold] {escape(citation['title'])}{escape(where)} "
-            f"(chunk {citation['chunk_id']}): [dim]“{escape(citation['quote'])}”[/dim]"
+            f"[bold][{citation.n}][/bold] {escape(citation.title)}{escape(where)} "
+            f"(chunk {citation.chunk_id}): [dim]“{escape(citation.quote)}”[/dim]"
         )
     for flag in answer.flags:
         err_console.print(f"[yellow]note:[/yellow] {flag.replace('_', ' ')}")

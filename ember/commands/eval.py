@@ -36,7 +36,6 @@ def retrieval(
     """Index the corpus, run each mode over the queries; nDCG@10, Recall@10/50, MRR@10, latency p50/p95."""
     from ember.evals.beir import load_beir
     from ember.evals.retrieval_runner import COLUMNS, run_retrieval_eval, write_report
-    from ember.platform.index_sync import reranker_path
     from ember.platform.settings import get_settings
     from ember.retrieval.retriever import RetrievalConfig
 
@@ -46,8 +45,8 @@ def retrieval(
     except ValueError as exc:
         err_console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from exc
-    model = reranker_path(settings, reranker) if "hybrid+rerank" in modes else None
-    index_dir = settings.home / "indexes" / keep_index if keep_index else None
+    model = settings.reranker_path(reranker) if "hybrid+rerank" in modes else None
+    index_dir = settings.indexes_dir / keep_index if keep_index else None
     with Progress(
         TextColumn("[bold]{task.description}[/bold]"),
         BarColumn(),

@@ -24,18 +24,15 @@ def _progress(label: str) -> Progress:
 @app.command("rebuild")
 def rebuild(collection: str = typer.Option(..., "--collection", "-c", help="Collection to rebuild.")) -> None:
     """Re-embed and re-index a collection from SQL (also after changing the embedding model)."""
-    from ember.platform import index_sync
-
-    svc = service()
-    with user_errors():
-        total = len(index_sync.collection_chunk_ids(svc.db, collection))
-        store = index_sync.index_store(svc.settings)
-        with _progress(f"rebuild {collection}") as progress:
-            task = progress.add_task("chunks", total=total)
-            index = index_sync.rebuild(svc.db, store, collection, lambda n: progress.advance(task, n))
-    console.print(
-        f"index '{collection}': {len(index)} chunks, model {index.embedding_model}, {index.dense.kind}"
-    )
+    with user_errors(), _progress(f"rebuild {collection}") as progress:
+        task = progress.add_task("chunks", total=None)
+        rebuilt = service().rebuild_index(
+            collection,
+            on_start=lambda total: progress.update(task, total=total),
+            on_batch=lambda n: progress.advance(task, n),
+        )
+    model, kind = rebuilt.embedding_model, rebuilt.dense_kind
+    console.print(f"index '{collection}': {rebuilt.chunks} chunks, model {model}, {kind}")
 
 
 @app.command("check")
@@ -44,34 +41,28 @@ def check(
     repair: bool = typer.Option(False, "--repair", help="Fix the drift found."),
 ) -> None:
     """Compare each index with SQL: chunks missing from the index, stale ones, orphaned index folders."""
-    import shutil
-
-    from ember.platform import index_sync
-
     svc = service()
-    store = index_sync.index_store(svc.settings)
     with user_errors():
-        names = collection or [c.name for c in svc.list_collections()]
-        drifts = [index_sync.check(svc.db, store, name) for name in names]
-    orphans = [] if collection else index_sync.orphaned_indexes(svc.db, store)
+        found = svc.check_indexes(collection)
     table = Table(title="index check")
     for column in ("collection", "indexed", "missing", "stale", "state"):
         table.add_column(column)
-    for drift in drifts:
+    for drift in found.drifts:
         state = "ok" if drift.clean else ("repaired" if repair else "drift")
-        indexed = len(store.get(drift.collection).chunk_ids())
-        table.add_row(drift.collection, str(indexed), str(len(drift.missing)), str(len(drift.stale)), state)
-    for orphan in orphans:
-        table.add_row(orphan.name, "?", "–", "–", "removed (no collection)" if repair else "orphaned")
+        table.add_row(
+            drift.collection, str(drift.indexed), str(len(drift.missing)), str(len(drift.stale)), state
+        )
+    for orphan in found.orphans:
+        table.add_row(orphan, "?", "–", "–", "removed (no collection)" if repair else "orphaned")
     if repair:
-        for drift in drifts:
+        for drift in found.drifts:
             if not drift.clean:
                 with _progress(f"repair {drift.collection}") as progress:
                     task = progress.add_task("chunks", total=len(drift.missing))
-                    index_sync.repair(svc.db, store, drift, lambda n, t=task: progress.advance(t, n))
-        for orphan in orphans:
-            shutil.rmtree(orphan)
+                    svc.repair_index(drift, lambda n, t=task: progress.advance(t, n))
+        for orphan in found.orphans:
+            svc.remove_orphaned_index(orphan)
     console.print(table)
-    if not repair and (orphans or any(not d.clean for d in drifts)):
+    if not repair and (found.orphans or any(not d.clean for d in found.drifts)):
         err_console.print("drift found; run `ember index check --repair` to fix it")
         raise typer.Exit(1)

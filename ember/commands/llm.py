@@ -13,7 +13,10 @@ app = typer.Typer(no_args_is_help=True, help="Run Ember's own LLM engine.")
 app.add_typer(tokenizer.app, name="tokenizer")
 console = Console()
 
-ModelOption = Annotated[str, typer.Option("--model", "-m", help="Installed model name or checkpoint path.")]
+ModelOption = Annotated[
+    str | None,
+    typer.Option("--model", "-m", help="Installed model name or checkpoint path (default: llm_model)."),
+]
 MaxTokens = Annotated[int, typer.Option(help="Most tokens to generate.")]
 Temperature = Annotated[float, typer.Option(help="0 for greedy decoding.")]
 TopP = Annotated[float, typer.Option(help="Nucleus sampling mass.")]
@@ -25,12 +28,17 @@ Compile = Annotated[
 ]
 
 
-def _engine(model: str, device: str | None, compile_decode: bool | None):
+def _engine(model: str | None, device: str | None, compile_decode: bool | None):
+    from ember.llm.imports.registry import resolve_model
     from ember.llm.inference.engine import Engine
+    from ember.platform.settings import get_settings
 
+    settings = get_settings()
+    model = model or settings.llm_model
     try:
         with console.status(f"loading {model}"):
-            return Engine.load(model, device=device, compile_decode=compile_decode)
+            directory = resolve_model(model, settings.models_dir)
+            return Engine.load(directory, device=device, compile_decode=compile_decode)
     except FileNotFoundError as error:
         console.print(f"[red]error:[/red] {error}")
         raise typer.Exit(1) from error
@@ -39,7 +47,7 @@ def _engine(model: str, device: str | None, compile_decode: bool | None):
 @app.command()
 def generate(
     prompt: Annotated[str, typer.Argument(help="Text to continue.")],
-    model: ModelOption = "smollm2-135m-instruct",
+    model: ModelOption = None,
     max_tokens: MaxTokens = 128,
     temperature: Temperature = 0.0,
     top_p: TopP = 1.0,
@@ -59,7 +67,7 @@ def generate(
 
 @app.command()
 def chat(
-    model: ModelOption = "smollm2-135m-instruct",
+    model: ModelOption = None,
     system: Annotated[str | None, typer.Option(help="System prompt.")] = None,
     max_tokens: MaxTokens = 512,
     temperature: Temperature = 0.0,

@@ -10,8 +10,14 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-app = typer.Typer(no_args_is_help=True, help="Install and inspect local LLM checkpoints (EMBER_HOME/models).")
+app = typer.Typer(no_args_is_help=True, help="Install and inspect local LLM checkpoints (home/models).")
 console = Console()
+
+
+def _models_dir() -> Path:
+    from ember.platform.settings import get_settings
+
+    return get_settings().models_dir
 
 
 def _fail(error: Exception) -> typer.Exit:
@@ -29,7 +35,7 @@ def pull(
 
     with console.status(f"pulling {name}"):
         try:
-            path = pull_model(name, force=force)
+            path = pull_model(name, _models_dir(), force=force)
         except (ValueError, FileNotFoundError) as error:
             raise _fail(error) from error
     console.print(f"installed [bold]{name}[/bold] at {path}")
@@ -38,7 +44,7 @@ def pull(
 @app.command("import")
 def import_(
     source: Annotated[Path, typer.Argument(help="A .gguf file or an HF Llama safetensors directory.")],
-    name: Annotated[str, typer.Option(help="Name under EMBER_HOME/models.")],
+    name: Annotated[str, typer.Option(help="Name in home/models.")],
     force: Annotated[bool, typer.Option(help="Replace an existing model of that name.")] = False,
 ) -> None:
     """Convert a local GGUF file or HF checkpoint into Ember's format."""
@@ -46,7 +52,7 @@ def import_(
 
     with console.status(f"importing {source}"):
         try:
-            path = import_model(source, name, force=force)
+            path = import_model(source, name, _models_dir(), force=force)
         except (ValueError, FileNotFoundError, FileExistsError) as error:
             raise _fail(error) from error
     console.print(f"installed [bold]{name}[/bold] at {path}")
@@ -64,7 +70,7 @@ def quantize(
 
     with console.status(f"quantizing {name} to {mode}"):
         try:
-            path = quantize_installed(name, mode, out, group_size)
+            path = quantize_installed(name, mode, _models_dir(), out, group_size)
         except (ValueError, FileNotFoundError) as error:
             raise _fail(error) from error
     console.print(f"installed [bold]{path.name}[/bold] at {path}")
@@ -75,7 +81,7 @@ def list_(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] =
     """List installed models."""
     from ember.llm.imports.registry import list_models
 
-    rows = list_models()
+    rows = list_models(_models_dir())
     if as_json:
         console.print_json(json.dumps(rows))
         return
@@ -95,11 +101,10 @@ def list_(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] =
 @app.command()
 def show(name: Annotated[str, typer.Argument(help="An installed model name or checkpoint path.")]) -> None:
     """Print a model's config, quantization and location as JSON."""
-    from ember.llm.imports.registry import model_info
-    from ember.llm.inference.checkpoint import resolve_model
+    from ember.llm.imports.registry import model_info, resolve_model
 
     try:
-        path = resolve_model(name)
+        path = resolve_model(name, _models_dir())
     except FileNotFoundError as error:
         raise _fail(error) from error
     console.print_json(json.dumps(model_info(path)))

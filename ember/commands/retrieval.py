@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from ember.commands.common import console, err_console
+from ember.commands.common import console, err_console, service, user_errors
 
 app = typer.Typer(no_args_is_help=True, help="Retrieval models: reranker training.")
 
@@ -35,55 +33,38 @@ def train_reranker(
     max_heldout: int = typer.Option(200, "--max-heldout", min=1, help="Cap held-out queries (CPU budget)."),
 ) -> None:
     """Synthetic queries (titles, headings, sentences) with BM25 hard negatives; reports the held-out gain."""
-    import json
-    from dataclasses import asdict
+    from ember.platform.types import RerankerOptions
 
-    from ember.platform.index_sync import index_store
-    from ember.platform.settings import get_settings
-    from ember.retrieval.reranker_training import train_reranker as train
-
-    settings = get_settings()
-    index = index_store(settings).get(collection)
-    if not index.exists:
-        err_console.print(
-            f"[red]error:[/red] collection '{collection}' has no index; "
-            f"run `ember index rebuild -c {collection}`"
-        )
-        raise typer.Exit(1)
-    output = settings.models_dir / "rerankers" / name
-    with Progress(
-        TextColumn("[bold]train-reranker[/bold]"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("loss {task.fields[loss]:.4f}"),
-        TimeElapsedColumn(),
-        console=err_console,
-    ) as progress:
+    options = RerankerOptions(
+        base=base,
+        epochs=epochs,
+        batch_size=batch_size,
+        negatives=negatives,
+        layers=layers,
+        learning_rate=learning_rate,
+        max_length=max_length,
+        max_queries=max_queries,
+        heldout=heldout,
+        max_heldout=max_heldout,
+    )
+    with (
+        user_errors(),
+        Progress(
+            TextColumn("[bold]train-reranker[/bold]"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("loss {task.fields[loss]:.4f}"),
+            TimeElapsedColumn(),
+            console=err_console,
+        ) as progress,
+    ):
         task = progress.add_task("steps", total=None, loss=float("nan"))
 
         def on_step(step: int, total: int, loss: float) -> None:
             progress.update(task, completed=step, total=total, loss=loss)
 
-        try:
-            report = train(
-                index,
-                base,
-                output,
-                epochs,
-                batch_size,
-                learning_rate,
-                max_length,
-                heldout,
-                max_queries,
-                max_heldout,
-                progress=on_step,
-                negatives=negatives,
-                layers=layers,
-            )
-        except ValueError as error:
-            err_console.print(f"[red]error:[/red] {error}")
-            raise typer.Exit(1) from error
-    Path(output / "ember_training_report.json").write_text(json.dumps(asdict(report), indent=1))
+        trained = service().train_reranker(collection, name, options, on_step)
+    report, output = trained.report, trained.path
     table = Table(title=f"reranker saved to {output}")
     table.add_column("held-out (hybrid top-30)")
     for metric in ("mrr@10", "ndcg@10"):

@@ -18,14 +18,8 @@ def search(
     explain: bool = typer.Option(False, "--explain", help="Show each stage's rank and score."),
 ) -> None:
     """Search with BM25, dense, hybrid (RRF) or hybrid + cross-encoder rerank; --explain shows every stage."""
-    from ember.retrieval.collection_index import IndexModelMismatch
-
     with user_errors():
-        try:
-            result = service().search(query, collection, k, mode)
-        except IndexModelMismatch as exc:
-            err_console.print(f"[red]error:[/red] {exc}")
-            raise typer.Exit(1) from exc
+        result = service().search(query, collection, k, mode)
     for note in result.notes:
         err_console.print(f"[yellow]note:[/yellow] {note}")
 

@@ -15,14 +15,22 @@ from rich.table import Table
 app = typer.Typer(no_args_is_help=True, help="Train, run and inspect byte-level BPE tokenizers.")
 console = Console()
 
-TOKENIZER_HELP = "Ember tokenizer JSON, HF tokenizer.json or a .gguf file."
+TOKENIZER_HELP = "Ember tokenizer JSON, HF tokenizer.json, a .gguf file, or an installed model name."
 
 
-def _open(path: Path):
-    from ember.llm.tokenizer import Tokenizer
+def _open(spec: str | None):
+    """The tokenizer in file ``spec``, else that of the model ``spec`` (default: the configured model)."""
+    from ember.llm.tokenizer.files import load_tokenizer_file
 
     try:
-        return Tokenizer.from_file(path)
+        if spec and Path(spec).expanduser().is_file():
+            return load_tokenizer_file(Path(spec).expanduser())
+        from ember.llm.imports.registry import resolve_model
+        from ember.llm.inference.checkpoint import load_tokenizer
+        from ember.platform.settings import get_settings
+
+        settings = get_settings()
+        return load_tokenizer(resolve_model(spec or settings.llm_model, settings.models_dir))
     except (OSError, ValueError) as error:
         raise typer.BadParameter(str(error), param_hint="TOKENIZER") from error
 
@@ -67,7 +75,7 @@ def train(
 
 @app.command()
 def encode(
-    tokenizer: Annotated[Path, typer.Argument(help=TOKENIZER_HELP)],
+    tokenizer: Annotated[str, typer.Argument(help=TOKENIZER_HELP)],
     text: Annotated[str | None, typer.Argument(help="Text to encode (or use --file).")] = None,
     file: Annotated[
         Path | None, typer.Option("--file", "-f", help="Encode this file's text instead.")
@@ -92,12 +100,12 @@ def encode(
 
 @app.command()
 def inspect(
-    tokenizer: Annotated[Path, typer.Argument(help=TOKENIZER_HELP)],
+    tokenizer: Annotated[str | None, typer.Argument(help=TOKENIZER_HELP + " Default: llm_model.")] = None,
     longest: Annotated[int, typer.Option(help="How many of the longest tokens to list.")] = 10,
 ) -> None:
     """Summarise a tokenizer: sizes, pattern, special tokens, chat template, longest tokens."""
     tok = _open(tokenizer)
-    table = Table(title=str(tokenizer), show_header=False)
+    table = Table(title=tokenizer or "the configured model's tokenizer", show_header=False)
     table.add_row("vocab size", str(tok.vocab_size))
     table.add_row("merges", str(len(tok.merge_order)))
     table.add_row("pattern", escape(tok.pattern))

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import csv
-import json
 from dataclasses import dataclass
 from pathlib import Path
+
+from ember.evals.jsonl import read_jsonl
 
 
 @dataclass
@@ -14,18 +15,6 @@ class BeirDataset:
     corpus: dict[str, dict]  # corpus id → {"title": ..., "text": ...}
     queries: dict[str, str]  # query id → text (only queries that have judgements)
     qrels: dict[str, dict[str, int]]  # query id → corpus id → relevance
-
-
-def _read_jsonl(path: Path) -> list[dict]:
-    rows = []
-    with open(path, encoding="utf-8") as f:
-        for number, line in enumerate(f, 1):
-            if line.strip():
-                try:
-                    rows.append(json.loads(line))
-                except json.JSONDecodeError as exc:
-                    raise ValueError(f"{path}:{number}: not valid JSON ({exc.msg})") from exc
-    return rows
 
 
 def read_qrels(directory: Path, split: str | None = None) -> dict[str, dict[str, int]]:
@@ -54,12 +43,12 @@ def load_beir(directory: Path, corpus_file: Path | None = None, split: str | Non
             hint = " (pass --corpus FILE for a corpus shared by several sets)" if path == corpus_path else ""
             raise ValueError(f"{path} does not exist{hint}")
     corpus = {}
-    for row in _read_jsonl(corpus_path):
+    for row in read_jsonl(corpus_path):
         if "_id" not in row or "text" not in row:
             raise ValueError(f"{corpus_path}: every document needs '_id' and 'text'")
         corpus[str(row["_id"])] = {"title": row.get("title", ""), "text": row["text"]}
     qrels = read_qrels(directory, split)
-    queries = {str(r["_id"]): r["text"] for r in _read_jsonl(directory / "queries.jsonl")}
+    queries = {str(r["_id"]): r["text"] for r in read_jsonl(directory / "queries.jsonl")}
     unknown = {d for judged in qrels.values() for d in judged} - corpus.keys()
     if unknown:
         raise ValueError(

@@ -12,35 +12,18 @@ import math
 import secrets
 import threading
 import time
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from sqlalchemy import select, update
 
 from ember.platform.db import Database
 from ember.platform.errors import InvalidInputError, NotFoundError
 from ember.platform.tables import ApiKey, utcnow
+from ember.platform.types import SCOPES, KeyInfo
 
-SCOPES = ("read", "write", "admin")  # each scope includes the ones before it
 KEY_PREFIX = "ember-"
 PREFIX_CHARS = 12
 LAST_USED_RESOLUTION = timedelta(minutes=1)
-
-
-@dataclass(frozen=True)
-class KeyInfo:
-    id: int
-    name: str
-    prefix: str
-    scopes: list[str]
-    created_at: datetime
-    last_used_at: datetime | None
-    revoked_at: datetime | None
-
-    def allows(self, scope: str) -> bool:
-        """True when one of the key's scopes is ``scope`` or ranks above it."""
-        wanted = SCOPES.index(scope)
-        return any(SCOPES.index(s) >= wanted for s in self.scopes if s in SCOPES)
 
 
 def _info(row: ApiKey) -> KeyInfo:

@@ -2,46 +2,31 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import datetime
+from collections.abc import Sequence
+from dataclasses import asdict
 from typing import Any
 
 from sqlalchemy import func, select
 
+from ember.agents.types import Citation, Step
 from ember.platform.db import Database
 from ember.platform.errors import InvalidInputError, NotFoundError
 from ember.platform.tables import Collection, Conversation, Message, utcnow
+from ember.platform.types import ConversationRecord, MessageRecord
 
 TITLE_CHARS = 80
 
 
-@dataclass(frozen=True)
-class MessageRecord:
-    id: int
-    role: str
-    content: str
-    rewritten_query: str | None
-    citations: list[dict[str, Any]]
-    steps: list[dict[str, Any]]
-    metadata: dict[str, Any]
-    created_at: datetime
-
-
-@dataclass(frozen=True)
-class ConversationRecord:
-    id: int
-    title: str
-    mode: str
-    collection: str | None
-    created_at: datetime
-    updated_at: datetime
-    message_count: int
-    messages: list[MessageRecord] = field(default_factory=list)
-
-
 def _message(m: Message) -> MessageRecord:
     return MessageRecord(
-        m.id, m.role, m.content, m.rewritten_query, m.citations, m.steps, m.meta, m.created_at
+        m.id,
+        m.role,
+        m.content,
+        m.rewritten_query,
+        [Citation(**c) for c in m.citations],
+        [Step(**s) for s in m.steps],
+        m.meta,
+        m.created_at,
     )
 
 
@@ -49,21 +34,36 @@ class ConversationStore:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    def start(self, collection: str, title: str, mode: str) -> int:
+    def start(self, collection_id: int, title: str, mode: str) -> int:
+        """A new conversation over the collection with this id (the caller has looked it up)."""
         with self.db.session() as session:
-            collection_id = session.scalar(select(Collection.id).where(Collection.name == collection))
-            if collection_id is None:
-                raise NotFoundError(f"collection '{collection}' does not exist")
             conversation = Conversation(collection_id=collection_id, title=title[:TITLE_CHARS], mode=mode)
             session.add(conversation)
             session.flush()
             return conversation.id
 
-    def add(self, conversation_id: int, role: str, content: str, **fields: Any) -> int:
-        """Append a message; ``fields`` are rewritten_query, citations, steps and meta."""
+    def add(
+        self,
+        conversation_id: int,
+        role: str,
+        content: str,
+        rewritten_query: str | None = None,
+        citations: Sequence[Citation] = (),
+        steps: Sequence[Step] = (),
+        meta: dict[str, Any] | None = None,
+    ) -> int:
+        """Append a message. Citations and steps are stored as JSON and read back as dataclasses."""
         with self.db.session() as session:
             conversation = self._get(session, conversation_id)
-            message = Message(conversation_id=conversation.id, role=role, content=content, **fields)
+            message = Message(
+                conversation_id=conversation.id,
+                role=role,
+                content=content,
+                rewritten_query=rewritten_query,
+                citations=[asdict(c) for c in citations],
+                steps=[asdict(s) for s in steps],
+                meta=meta or {},
+            )
             session.add(message)
             conversation.updated_at = utcnow()
             session.flush()

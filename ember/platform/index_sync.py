@@ -9,33 +9,19 @@ re-creates a collection's index from SQL alone.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
-from pathlib import Path
 
 from sqlalchemy import select
 
 from ember.platform.db import Database
 from ember.platform.errors import NotFoundError
 from ember.platform.ingest.pipeline import ChunkChange
-from ember.platform.settings import Settings
 from ember.platform.tables import Chunk, Collection, Document
+from ember.platform.types import IndexDrift
 from ember.retrieval.collection_index import CollectionIndex
 from ember.retrieval.store import IndexStore
 from ember.retrieval.types import ChunkRecord
 
 BATCH = 256
-
-
-def index_store(settings: Settings) -> IndexStore:
-    return IndexStore(settings.indexes_dir, settings.embedding_model)
-
-
-def reranker_path(settings: Settings, name: str | None = None) -> str | None:
-    """``name`` (a folder under models/rerankers/, else any path or model name), or the configured one."""
-    if not name:
-        return settings.reranker_path
-    local = settings.models_dir / "rerankers" / name
-    return str(local) if local.is_dir() else name
 
 
 def _select_records():
@@ -105,25 +91,16 @@ class IndexSync:
             self._dirty.discard(collection_name)
 
 
-@dataclass
-class Drift:
-    collection: str
-    missing: set[int] = field(default_factory=set)  # in SQL, not in the index
-    stale: set[int] = field(default_factory=set)  # in the index, gone from SQL
-
-    @property
-    def clean(self) -> bool:
-        return not self.missing and not self.stale
-
-
-def check(db: Database, store: IndexStore, collection: str) -> Drift:
+def check(db: Database, store: IndexStore, collection: str) -> IndexDrift:
     in_sql = collection_chunk_ids(db, collection)
     in_index = store.get(collection).chunk_ids()
-    return Drift(collection, missing=in_sql - in_index, stale=in_index - in_sql)
+    return IndexDrift(
+        collection, len(in_index), missing=frozenset(in_sql - in_index), stale=frozenset(in_index - in_sql)
+    )
 
 
 def repair(
-    db: Database, store: IndexStore, drift: Drift, on_batch: Callable[[int], None] | None = None
+    db: Database, store: IndexStore, drift: IndexDrift, on_batch: Callable[[int], None] | None = None
 ) -> None:
     index = store.get(drift.collection)
     index.delete(drift.stale)
@@ -135,10 +112,16 @@ def repair(
 
 
 def rebuild(
-    db: Database, store: IndexStore, collection: str, on_batch: Callable[[int], None] | None = None
+    db: Database,
+    store: IndexStore,
+    collection: str,
+    on_start: Callable[[int], None] | None = None,
+    on_batch: Callable[[int], None] | None = None,
 ) -> CollectionIndex:
     """Throw the index away and build it again from SQL, with the currently configured embedding model."""
     ids = collection_chunk_ids(db, collection)
+    if on_start:
+        on_start(len(ids))
     store.drop(collection)
     index = store.get(collection)
     for batch in _batches(db, ids):
@@ -149,10 +132,10 @@ def rebuild(
     return index
 
 
-def orphaned_indexes(db: Database, store: IndexStore) -> list[Path]:
-    """Index directories whose collection no longer exists in SQL."""
+def orphaned_indexes(db: Database, store: IndexStore) -> list[str]:
+    """Names of the index directories whose collection no longer exists in SQL."""
     if not store.root.is_dir():
         return []
     with db.session() as session:
         names = set(session.scalars(select(Collection.name)))
-    return [p for p in sorted(store.root.iterdir()) if p.is_dir() and p.name not in names]
+    return [p.name for p in sorted(store.root.iterdir()) if p.is_dir() and p.name not in names]

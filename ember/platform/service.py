@@ -1,64 +1,57 @@
-"""The facade that the CLI, the HTTP API, the TUI and the evals call. Nothing else touches storage."""
+"""The facade over Ember's catalogue (SQL), search indexes and LLM.
+
+The CLI, the HTTP API and the TUI call it for ingestion, collections, search, answers, conversations,
+API keys and chat, and get the records of ember.platform.types back. The modules it delegates to
+(ingest, answers, conversations, chunks, api_keys) are its parts, not entry points.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import datetime
-from functools import cached_property
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from functools import cached_property, partial
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
 
 from ember.platform import api_keys
-from ember.platform.api_keys import KeyInfo
+from ember.platform.chunks import read_chunks
+from ember.platform.conversations import ConversationStore
 from ember.platform.db import Database
-from ember.platform.errors import ConflictError, InvalidInputError, NotFoundError
-from ember.platform.ingest.pipeline import FileResult, IngestHook, IngestOptions, IngestReport, IngestRun
+from ember.platform.errors import ConflictError, EmberError, InvalidInputError, NotFoundError
+from ember.platform.ingest.pipeline import IngestHook, IngestOptions, IngestRun
 from ember.platform.ingest.sources import SourceError, resolve_sources
 from ember.platform.ingest.tokens import TokenCounter, token_counter_for
 from ember.platform.ingest_jobs import IngestJobStatus, get_ingest_job
 from ember.platform.settings import Settings, get_settings
 from ember.platform.tables import Chunk, Collection, Document
+from ember.platform.types import (
+    Answer,
+    CollectionSummary,
+    ConversationRecord,
+    DatabaseStatus,
+    DocumentSummary,
+    FileResult,
+    IndexCheck,
+    IndexDrift,
+    IndexRebuild,
+    IngestReport,
+    KeyInfo,
+    LLMQueueStats,
+    RerankerOptions,
+    TrainedReranker,
+)
 
 if TYPE_CHECKING:  # heavy imports (torch, FAISS) stay out of `ember --help`
-    from collections.abc import Iterator
-
     from ember.agents.backends import ChatBackend
     from ember.agents.types import AnswerEvent
-    from ember.llm.inference.chat import ChatModel
-    from ember.platform.answers import Answer
-    from ember.platform.conversations import ConversationRecord
+    from ember.llm.inference.chat import ChatDelta, ChatResult
+    from ember.llm.inference.scheduler import LLMScheduler
     from ember.retrieval.embedder import Embedder
     from ember.retrieval.retriever import Retriever, SearchResult
     from ember.retrieval.store import IndexStore
     from ember.retrieval.types import Hit
-
-
-@dataclass(frozen=True)
-class CollectionSummary:
-    id: int
-    name: str
-    description: str
-    documents: int
-    chunks: int
-    tokens: int
-    chunk_size: int
-    chunk_overlap: int
-    created_at: datetime
-
-
-@dataclass(frozen=True)
-class DocumentSummary:
-    id: int
-    title: str
-    source_uri: str
-    mime_type: str
-    size_bytes: int
-    chunks: int
-    status: str
-    updated_at: datetime
 
 
 class EmberService:
@@ -73,6 +66,8 @@ class EmberService:
             self.settings.chunk_tokenizer, self.settings.models_dir
         )
         self._ingest_hook = ingest_hook
+        self._llm: ChatBackend | None = None
+        self._llm_lock = threading.Lock()
 
     @property
     def ingest_hook(self) -> IngestHook | None:
@@ -129,6 +124,14 @@ class EmberService:
         if collection is None:
             raise NotFoundError(f"collection '{name}' does not exist")
         return collection
+
+    def collection_id(self, name: str) -> int:
+        """The collection's id: a cheap existence check (one SELECT), NotFoundError when it is missing."""
+        with self.db.session() as session:
+            found = session.scalar(select(Collection.id).where(Collection.name == name))
+        if found is None:
+            raise NotFoundError(f"collection '{name}' does not exist")
+        return found
 
     def list_collections(self) -> list[CollectionSummary]:
         with self.db.session() as session:
@@ -210,7 +213,7 @@ class EmberService:
         from ember.retrieval.rerank import Reranker
         from ember.retrieval.retriever import Retriever
 
-        reranker_path = self.settings.reranker_path
+        reranker_path = self.settings.reranker_path()
         return Retriever(self.index_store, Reranker(reranker_path) if reranker_path else None)
 
     def search(
@@ -227,11 +230,26 @@ class EmberService:
         if k < 1:
             raise InvalidInputError(f"k must be at least 1, got {k}")
         for name in collections:
-            self.get_collection(name)
+            self.collection_id(name)
+        return self._retrieve(query, collections, k, mode, filters)
+
+    def _retrieve(
+        self,
+        query: str,
+        collections: Sequence[str],
+        k: int,
+        mode: str = "hybrid+rerank",
+        filters: Mapping[str, object] | None = None,
+    ) -> SearchResult:
+        """search() over collections the caller knows exist."""
+        from ember.retrieval.collection_index import IndexModelMismatch
+
         try:
             return self.retriever.run(query, list(collections), k, filters, mode)
         except ValueError as exc:
             raise InvalidInputError(str(exc)) from exc
+        except IndexModelMismatch as exc:  # the index needs a rebuild; the message says how
+            raise ConflictError(str(exc)) from exc
 
     @cached_property
     def embedder(self) -> Embedder:
@@ -247,21 +265,38 @@ class EmberService:
 
     # --- the local LLM ---------------------------------------------------------------------------
     def model_path(self, name_or_path: str | None = None) -> Path:
-        """A model checkpoint directory: a path, or a name under $EMBER_HOME/models."""
+        """A model checkpoint directory: a path, or a name under settings.models_dir (default: llm_model)."""
+        from ember.llm.imports.registry import resolve_model
+
         name = name_or_path or self.settings.llm_model
-        candidate = Path(name).expanduser()
-        if candidate.is_dir():
-            return candidate
-        under_home = self.settings.models_dir / name
-        if under_home.is_dir():
-            return under_home
-        raise NotFoundError(f"model '{name}' is not installed; run `ember models pull {name}`")
+        try:
+            return resolve_model(name, self.settings.models_dir)
+        except FileNotFoundError as error:
+            raise NotFoundError(f"{error}; run `ember models pull {name}`") from error
 
     @cached_property
-    def chat_model(self) -> ChatModel:
+    def scheduler(self) -> LLMScheduler:
+        """The local model on its own worker thread: concurrent callers queue only for model calls."""
         from ember.llm.inference.chat import ChatModel
+        from ember.llm.inference.scheduler import LLMScheduler
 
-        return ChatModel.load(self.model_path(), compile_decode=self.settings.llm_compile or None)
+        model = ChatModel.load(self.model_path(), compile_decode=self.settings.llm_compile or None)
+        return LLMScheduler(model)
+
+    def llm_queue(self) -> LLMQueueStats:
+        """Requests waiting for, running on, and cancelled by the local model (zeros until it loads)."""
+        scheduler = self.__dict__.get("scheduler")
+        if scheduler is None:
+            return LLMQueueStats(0, 0, 0, 0)
+        return LLMQueueStats(scheduler.waiting, scheduler.running, scheduler.cancelled, scheduler.completed)
+
+    def close(self) -> None:
+        """Stop the local model's worker (after its current token) and close the database pool."""
+        scheduler = self.__dict__.get("scheduler")
+        if scheduler is not None:
+            scheduler.close()
+        if "db" in self.__dict__:
+            self.db.dispose()
 
     # --- collections, keys, jobs and models for the API and the TUI (issue 7) --------------------
     def create_collection(self, name: str, description: str = "") -> CollectionSummary:
@@ -301,62 +336,215 @@ class EmberService:
     def get_ingest_job(self, job_id: int) -> IngestJobStatus:
         return get_ingest_job(self.db, job_id)
 
-    def list_models(self) -> list[str]:
-        """Installed chat models (checkpoint dirs under $EMBER_HOME/models), the configured one first."""
-        names = [self.settings.llm_model]
-        if self.settings.models_dir.is_dir():
-            for path in sorted(self.settings.models_dir.iterdir()):
-                if (path / "config.json").is_file() and path.name not in names:
-                    names.append(path.name)
-        return names
-
-    # --- answers and conversations (logic: ember.platform.answers, ember.platform.conversations) ----
-    @cached_property
+    # --- chat, answers and conversations (logic: ember.platform.answers, .conversations, .chunks) -----
+    @property
     def llm(self) -> ChatBackend:
-        """The agents' LLM: the remote OpenAI-compatible endpoint when llm_base_url is set, else local."""
-        from ember.agents.backends import LocalBackend, OpenAICompatibleBackend
+        """The LLM for chat and answers: the OpenAI-compatible endpoint if llm_base_url is set, else local.
 
-        if self.settings.llm_base_url:
-            s = self.settings
-            return OpenAICompatibleBackend(s.llm_base_url, s.llm_model, s.llm_api_key)
-        return LocalBackend(self.chat_model, self.settings.llm_model)
+        Made once, under a lock: request threads ask for it concurrently and the model must load once."""
+        with self._llm_lock:
+            if self._llm is None:
+                from ember.agents.backends import LocalBackend, OpenAICompatibleBackend
 
-    def ask(self, question: str, collection: str, agent: bool = False, **options) -> Answer:
-        """A grounded answer (RAG or the agent); options: conversation_id, show_steps, sampling fields."""
-        for event in self.ask_stream(question, collection, agent, **options):
+                s = self.settings
+                if s.llm_base_url:
+                    self._llm = OpenAICompatibleBackend(s.llm_base_url, s.llm_model, s.llm_api_key)
+                else:
+                    self._llm = LocalBackend(self.scheduler, s.llm_model)
+            return self._llm
+
+    def chat(self, messages: list[dict], tools: list[dict] | None = None, **sampling: Any) -> ChatResult:
+        """One assistant turn from the configured LLM (sampling: max_tokens, temperature, top_p, seed...)."""
+        return self.llm.chat(messages, tools, **sampling)
+
+    def chat_stream(
+        self, messages: list[dict], tools: list[dict] | None = None, **sampling: Any
+    ) -> Iterator[ChatDelta]:
+        """Like chat(), as text pieces; the last delta carries the whole ChatResult."""
+        return self.llm.stream(messages, tools, **sampling)
+
+    def ask(
+        self,
+        question: str,
+        collection: str,
+        agent: bool = False,
+        conversation_id: int | None = None,
+        show_steps: bool = False,
+        **sampling: Any,
+    ) -> Answer:
+        """A grounded answer (RAG or the agent), stored in a conversation (a new one, or conversation_id)."""
+        events = self.ask_stream(question, collection, agent, conversation_id, show_steps, **sampling)
+        for event in events:
             if event.kind == "done":
                 return event.answer
         raise RuntimeError("answering ended without a 'done' event")
 
     def ask_stream(
-        self, question: str, collection: str, agent: bool = False, **options
+        self,
+        question: str,
+        collection: str,
+        agent: bool = False,
+        conversation_id: int | None = None,
+        show_steps: bool = False,
+        **sampling: Any,
     ) -> Iterator[AnswerEvent]:
-        """Events: "token" (text), "step" (with show_steps), "citations", then "done" carrying the Answer."""
+        """Events: "token" (text), "step" (an agent Step, with show_steps), "citations" (list[Citation]),
+        then "done" carrying the Answer.
+
+        The question, the sampling options and the collection are checked now, so callers fail fast
+        (the API answers 400 or 404 without queueing); the model loads and answers as events are read.
+        """
+        from ember.platform.answers import check_question
+
+        check_question(question, sampling)
+        collection_id = self.collection_id(collection)  # the question's one collection check
+        return self._answer(question, collection, collection_id, agent, conversation_id, show_steps, sampling)
+
+    def _answer(
+        self,
+        question: str,
+        collection: str,
+        collection_id: int,
+        agent: bool,
+        conversation_id: int | None,
+        show_steps: bool,
+        sampling: dict[str, Any],
+    ) -> Iterator[AnswerEvent]:
         from ember.platform.answers import Answerer
 
-        return Answerer(self).stream(question, collection, agent, **options)
+        # A generator, so self.llm (a local model load) happens on the thread that reads the events.
+        answerer = Answerer(
+            lambda query, names, k: self._retrieve(query, names, k).hits,
+            partial(read_chunks, self.db),
+            self.list_collections,
+            self.collection_id,
+            self.llm,
+            ConversationStore(self.db),
+        )
+        yield from answerer.stream(
+            question, collection, collection_id, agent, conversation_id, show_steps, **sampling
+        )
 
     def list_conversations(self, collection: str | None = None) -> list[ConversationRecord]:
-        from ember.platform.conversations import ConversationStore
-
         return ConversationStore(self.db).list(collection)
 
     def get_conversation(self, conversation_id: int) -> ConversationRecord:
-        from ember.platform.conversations import ConversationStore
-
         return ConversationStore(self.db).get(conversation_id)
 
     def delete_conversation(self, conversation_id: int) -> None:
-        from ember.platform.conversations import ConversationStore
-
         ConversationStore(self.db).delete(conversation_id)
 
     def get_chunk(self, chunk_id: int) -> Hit:
         """One stored chunk with its document title and location (what a citation points at)."""
-        from ember.agents.tools import ToolError
-        from ember.platform.answers import read_chunks
+        return read_chunks(self.db, "chunk", chunk_id, 0)[0]
 
+    # --- operations: indexes, database, reranker, uploads ---
+    def rebuild_index(
+        self,
+        collection: str,
+        on_start: Callable[[int], None] | None = None,
+        on_batch: Callable[[int], None] | None = None,
+    ) -> IndexRebuild:
+        """Re-embed and re-index a collection from SQL; on_start gets the chunk total, on_batch each batch."""
+        from ember.platform import index_sync
+
+        index = index_sync.rebuild(self.db, self.index_store, collection, on_start, on_batch)
+        return IndexRebuild(collection, len(index), index.embedding_model, index.dense.kind)
+
+    def check_indexes(self, collections: Sequence[str] = ()) -> IndexCheck:
+        """Each named collection's index against SQL; with none named, all and the orphaned index folders."""
+        from ember.platform import index_sync
+
+        names = list(collections)
+        if not names:
+            with self.db.session() as session:
+                names = list(session.scalars(select(Collection.name).order_by(Collection.name)))
+        drifts = [index_sync.check(self.db, self.index_store, name) for name in names]
+        orphans = [] if collections else index_sync.orphaned_indexes(self.db, self.index_store)
+        return IndexCheck(drifts, orphans)
+
+    def repair_index(self, drift: IndexDrift, on_batch: Callable[[int], None] | None = None) -> None:
+        """Index the missing chunks and drop the stale ones that a check found."""
+        from ember.platform import index_sync
+
+        index_sync.repair(self.db, self.index_store, drift, on_batch)
+
+    def remove_orphaned_index(self, name: str) -> None:
+        """Delete an index folder whose collection no longer exists."""
+        import shutil
+
+        from ember.platform import index_sync
+
+        if name not in index_sync.orphaned_indexes(self.db, self.index_store):
+            raise NotFoundError(f"'{name}' is not an orphaned index folder")
+        shutil.rmtree(self.index_store.root / name)
+
+    def database_status(self) -> DatabaseStatus:
+        """The schema revision the database is at, read without upgrading it."""
+        from ember.platform.migrate import current_revision, head_revision
+
+        s = self.settings
+        database = Database(s.effective_database_url, s.sqlite_busy_timeout_ms, upgrade=False)
         try:
-            return read_chunks(self.db, "chunk", chunk_id, 0)[0]
-        except ToolError as exc:
-            raise NotFoundError(f"chunk {chunk_id} does not exist") from exc
+            url = database.engine.url.render_as_string(hide_password=True)
+            return DatabaseStatus(url, current_revision(database.engine), head_revision())
+        finally:
+            database.dispose()
+
+    def upgrade_database(self) -> DatabaseStatus:
+        """Apply any pending migrations (opening the database already does) and report the revision."""
+        from ember.platform.migrate import current_revision, upgrade_to_head
+
+        head = upgrade_to_head(self.db.engine)
+        url = self.db.engine.url.render_as_string(hide_password=True)
+        return DatabaseStatus(url, current_revision(self.db.engine), head)
+
+    def train_reranker(
+        self,
+        collection: str,
+        name: str = "default",
+        options: RerankerOptions | None = None,
+        on_step: Callable[[int, int, float], None] | None = None,
+    ) -> TrainedReranker:
+        """Fine-tune a cross-encoder on queries mined from a collection's index, saved under
+        models/rerankers/NAME with its training report ('default' is the one search uses).
+        on_step gets (step, total steps, loss)."""
+        import json
+        from dataclasses import asdict
+
+        from ember.retrieval.reranker_training import train_reranker
+
+        index = self.index_store.get(collection)
+        if not index.exists:
+            raise NotFoundError(
+                f"collection '{collection}' has no index; run `ember index rebuild -c {collection}`"
+            )
+        o = options or RerankerOptions()
+        output = self.settings.rerankers_dir / name
+        try:
+            report = train_reranker(
+                index,
+                o.base,
+                output,
+                o.epochs,
+                o.batch_size,
+                o.learning_rate,
+                o.max_length,
+                o.heldout,
+                o.max_queries,
+                o.max_heldout,
+                progress=on_step,
+                negatives=o.negatives,
+                layers=o.layers,
+            )
+        except ValueError as exc:  # too little text to mine queries from, or a bad layer count
+            raise EmberError(str(exc)) from exc
+        (output / "ember_training_report.json").write_text(json.dumps(asdict(report), indent=1))
+        return TrainedReranker(output, report)
+
+    def store_upload(self, collection: str, filename: str, content: bytes) -> Path:
+        """Save an uploaded file under $EMBER_HOME/uploads/<collection>/ for ingestion; returns its path."""
+        from ember.platform.upload_files import save_upload
+
+        self.get_collection(collection)
+        return save_upload(self.settings.home / "uploads", collection, filename, content)

@@ -12,7 +12,6 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import platformdirs
 from pydantic import Field, field_validator
 from pydantic_settings import (
     BaseSettings,
@@ -21,11 +20,9 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from ember.home import default_home
+
 ENV_PREFIX = "EMBER_"
-
-
-def default_home() -> Path:
-    return Path(os.environ.get("EMBER_HOME") or platformdirs.user_data_dir("ember"))
 
 
 def config_file_path() -> Path:
@@ -53,7 +50,8 @@ class Settings(BaseSettings):
     )
     reranker: str = Field(
         default="",
-        description="cross-encoder name or path; empty: $EMBER_HOME/models/rerankers/default if trained",
+        description="cross-encoder: a name under $EMBER_HOME/models/rerankers, a path or a hub name; "
+        "empty: models/rerankers/default if trained",
     )
     llm_model: str = Field(
         default="smollm2-135m-instruct", description="local model: a name under $EMBER_HOME/models, or a path"
@@ -97,11 +95,19 @@ class Settings(BaseSettings):
         return self.home / "indexes"
 
     @property
-    def reranker_path(self) -> str | None:
-        if self.reranker:
-            return self.reranker
-        trained = self.models_dir / "rerankers" / "default"
-        return str(trained) if trained.is_dir() else None
+    def rerankers_dir(self) -> Path:
+        return self.models_dir / "rerankers"
+
+    def reranker_path(self, name: str | None = None) -> str | None:
+        """The cross-encoder to load for ``name`` (default: the configured one): its folder under
+        models/rerankers when it has one, else ``name`` itself (a path or hub name). With no name at
+        all, the trained default if there is one, else None (no reranking)."""
+        name = name or self.reranker
+        if not name:
+            trained = self.rerankers_dir / "default"
+            return str(trained) if trained.is_dir() else None
+        local = self.rerankers_dir / name
+        return str(local) if local.is_dir() else name
 
     @property
     def max_file_bytes(self) -> int:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual import on, work
@@ -20,12 +20,12 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Collapsible, Footer, Input, OptionList, Select, Static
 from textual.widgets.option_list import Option
 
+from ember.platform.types import Answer, Citation, Step
 from ember.ui.screens import ChunkScreen, ConversationsScreen
 from ember.ui.widgets import AnswerView, UserTurn, step_view
 
-
-def _field(obj: Any, name: str, default: Any = None) -> Any:
-    return obj.get(name, default) if isinstance(obj, dict) else getattr(obj, name, default)
+if TYPE_CHECKING:
+    from ember.platform.service import EmberService
 
 
 class ChatApp(App[None]):
@@ -52,13 +52,13 @@ class ChatApp(App[None]):
         Binding("ctrl+q", "quit", "Quit", priority=True),
     ]
 
-    def __init__(self, service, collection: str | None = None, agent: bool = False) -> None:  # noqa: ANN001
+    def __init__(self, service: EmberService, collection: str | None = None, agent: bool = False) -> None:
         super().__init__()
         self.service = service
         self.collection = collection
         self.agent = agent
         self.conversation_id: int | None = None
-        self.citations: list[dict] = []
+        self.citations: list[Citation] = []
         self.busy = False
         self.speed: float | None = None
         self.state = "ready"
@@ -145,20 +145,19 @@ class ChatApp(App[None]):
                 show_steps=True,
             )
             for event in events:
-                kind = _field(event, "kind")
-                if kind == "token":
+                if event.kind == "token":
                     first_token = first_token or time.perf_counter()
                     tokens += 1
-                    self.call_from_thread(answer.add, _field(event, "text", ""))
+                    self.call_from_thread(answer.add, event.text)
                     if tokens % 8 == 0:
                         self.call_from_thread(self._set_speed, tokens, time.perf_counter() - first_token)
-                elif kind == "step":
+                elif event.kind == "step":
                     steps += 1
-                    self.call_from_thread(self._add_step, steps, _field(event, "step"), answer)
-                elif kind == "citations":
-                    self.call_from_thread(self._show_sources, _field(event, "citations") or [])
-                elif kind == "done":
-                    self.call_from_thread(self._finish_answer, _field(event, "answer"), answer)
+                    self.call_from_thread(self._add_step, steps, event.step, answer)
+                elif event.kind == "citations":
+                    self.call_from_thread(self._show_sources, event.citations)
+                elif event.kind == "done":
+                    self.call_from_thread(self._finish_answer, event.answer, answer)
             completion = tokens
             if first_token:
                 self.call_from_thread(self._set_speed, completion, time.perf_counter() - first_token)
@@ -174,17 +173,15 @@ class ChatApp(App[None]):
             self.speed = tokens / seconds
             self._refresh_labels()
 
-    def _add_step(self, number: int, step: Any, answer: AnswerView) -> None:
-        plain = step if isinstance(step, dict) else vars(step)
-        self.query_one("#transcript", VerticalScroll).mount(step_view(number, plain), before=answer)
+    def _add_step(self, number: int, step: Step, answer: AnswerView) -> None:
+        self.query_one("#transcript", VerticalScroll).mount(step_view(number, step), before=answer)
 
-    async def _finish_answer(self, result: Any, answer: AnswerView) -> None:
-        self.conversation_id = _field(result, "conversation_id", self.conversation_id)
-        text = _field(result, "text", "")
-        if text and text.strip() != answer.text.strip():
-            answer.text = text
-            await answer.update(text)
-        self._show_sources(_field(result, "citations", []) or [])
+    async def _finish_answer(self, result: Answer, answer: AnswerView) -> None:
+        self.conversation_id = result.conversation_id
+        if result.text and result.text.strip() != answer.text.strip():
+            answer.text = result.text
+            await answer.update(result.text)
+        self._show_sources(result.citations)
         self.query_one("#transcript", VerticalScroll).scroll_end(animate=False)
 
     def _done_asking(self, seconds: float) -> None:
@@ -192,15 +189,13 @@ class ChatApp(App[None]):
         self._refresh_labels()
 
     # --- sources ---------------------------------------------------------------------------------
-    def _show_sources(self, citations: list) -> None:
-        self.citations = [c if isinstance(c, dict) else vars(c) for c in citations]
+    def _show_sources(self, citations: list[Citation]) -> None:
+        self.citations = citations
         sources = self.query_one("#sources", OptionList)
         sources.clear_options()
-        for c in self.citations:
-            label = Text.assemble(
-                (f"[{c['n']}] {c['title']}", "bold"), f"\n{c['location']}\n", (c["quote"], "italic")
-            )
-            sources.add_option(Option(label, id=str(c["chunk_id"])))
+        for c in citations:
+            label = Text.assemble((f"[{c.n}] {c.title}", "bold"), f"\n{c.location}\n", (c.quote, "italic"))
+            sources.add_option(Option(label, id=str(c.chunk_id)))
         self.query_one("#sources-title", Static).update(f"Sources ({len(self.citations)})")
 
     @on(OptionList.OptionSelected, "#sources")
@@ -248,15 +243,15 @@ class ChatApp(App[None]):
         self.conversation_id = conversation.id
         self._clear()
         transcript = self.query_one("#transcript", VerticalScroll)
-        last_citations: list = []
+        last_citations: list[Citation] = []
         for message in conversation.messages:
             if message.role == "user":
                 transcript.mount(UserTurn(message.content, markup=False))
                 continue
-            for number, step in enumerate(message.steps or [], 1):
+            for number, step in enumerate(message.steps, 1):
                 transcript.mount(step_view(number, step))
             transcript.mount(AnswerView(message.content))
-            last_citations = message.citations or []
+            last_citations = message.citations
         self._show_sources(last_citations)
         self._refresh_labels()
         transcript.scroll_end(animate=False)

@@ -9,6 +9,8 @@ from textual.screen import ModalScreen
 from textual.widgets import Markdown, OptionList, Static
 from textual.widgets.option_list import Option
 
+from ember.platform.types import ConversationRecord
+
 
 class ChunkScreen(ModalScreen[None]):
     """The whole passage a citation quotes, with its document title and location."""
@@ -43,7 +45,7 @@ class ConversationsScreen(ModalScreen[int | None]):
     ConversationsScreen > OptionList { width: 90%; height: 80%; border: round $accent; }
     """
 
-    def __init__(self, conversations: list) -> None:
+    def __init__(self, conversations: list[ConversationRecord]) -> None:
         super().__init__()
         self.conversations = conversations
 

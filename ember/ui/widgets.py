@@ -6,6 +6,8 @@ import json
 
 from textual.widgets import Collapsible, Markdown, Static
 
+from ember.platform.types import Step
+
 
 class UserTurn(Static):
     DEFAULT_CSS = "UserTurn { margin: 1 0 0 0; padding: 0 1; background: $boost; text-style: bold; }"
@@ -27,12 +29,9 @@ class AnswerView(Markdown):
         await self.append(piece)
 
 
-def step_view(number: int, step: dict) -> Collapsible:
+def step_view(number: int, step: Step) -> Collapsible:
     """One agent step, collapsed to its tool call; expanding shows the thought and what came back."""
-    arguments = json.dumps(step.get("arguments", {}), ensure_ascii=False)
-    title = f"step {number}: {step.get('tool', '?')}({arguments})"[:200]
-    body = f"{step.get('thought', '').strip()}\n→ {step.get('observation', '').strip()}".strip()
-    latency = step.get("latency_ms")
-    if latency is not None:
-        body += f"\n({latency:.0f} ms)"
+    arguments = json.dumps(step.arguments, ensure_ascii=False)
+    title = f"step {number}: {step.tool}({arguments})"[:200]
+    body = f"{step.thought.strip()}\n→ {step.observation.strip()}\n({step.latency_ms:.0f} ms)".strip()
     return Collapsible(Static(body, markup=False), title=title, collapsed=True, classes="step")

@@ -1,7 +1,7 @@
 """A backend whose tool calls follow a script; every turn the script leaves open goes to the real model.
 
 Only the choice of tool calls is scripted (as the issue allows, to test the graph's control flow): the
-script's text goes through the real tool-call parser, and the tools, retriever and storage are real.
+script's text goes through the real model's tool-call parser, and the tools, retriever and storage are real.
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ from collections.abc import Callable, Iterator
 
 from ember.agents.backends import LocalBackend
 from ember.llm.inference.chat import ChatDelta, ChatResult, Usage
-from ember.llm.inference.tool_calls import parse_tool_calls
 
 Script = Callable[[list[dict]], str | None]  # messages so far → model output, or None for the real model
 
@@ -19,6 +18,7 @@ class ScriptedToolChooser:
     def __init__(self, real: LocalBackend, script: Script) -> None:
         self.real, self.script = real, script
         self.name, self.context_window = "scripted", real.context_window
+        self.tool_call_format = real.tool_call_format
         self.scripted_turns = 0
 
     def chat(self, messages: list[dict], tools: list[dict] | None = None, **sampling) -> ChatResult:
@@ -26,7 +26,7 @@ class ScriptedToolChooser:
         if output is None:
             return self.real.chat(messages, tools, **sampling)
         self.scripted_turns += 1
-        parsed = parse_tool_calls(output)
+        parsed = self.tool_call_format.parse(output)
         prompt = sum(self.count_tokens(m["content"]) for m in messages)
         reason = "tool_calls" if parsed.tool_calls else "stop"
         usage = Usage(prompt, self.count_tokens(output))

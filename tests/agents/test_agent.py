@@ -11,7 +11,8 @@ from ember.agents.agent import AgentConfig, AgentGraph
 from ember.agents.chat_model import EmberChatModel
 from ember.agents.rag import RagConfig, RagGraph
 from ember.agents.tools import Toolbox
-from ember.platform.answers import read_chunks
+from ember.platform.answers import as_tool
+from ember.platform.chunks import read_chunks
 from tests.agents.conftest import COLLECTION
 from tests.agents.scripted import ScriptedToolChooser, tool_messages
 
@@ -27,7 +28,7 @@ def make_agent(facts_service, local_llm):  # noqa: ANN201
         llm = EmberChatModel(backend=backend, sampling={})
         toolbox = Toolbox(
             lambda q, cols, k: facts_service.search(q, cols, k, mode="hybrid").hits,
-            lambda kind, target, around: read_chunks(facts_service.db, kind, target, around),
+            as_tool(lambda kind, target, around: read_chunks(facts_service.db, kind, target, around), "read"),
             lambda: [{"name": c.name, "documents": c.documents} for c in facts_service.list_collections()],
             [COLLECTION],
         )

@@ -44,7 +44,7 @@ def test_passage_budget_is_capped_by_the_context_window(local_llm, facts_search,
     from ember.agents.backends import LocalBackend
     from ember.agents.chat_model import EmberChatModel
 
-    small = LocalBackend(facts_service.chat_model)
+    small = LocalBackend(facts_service.scheduler)
     small.context_window = 400
     graph = RagGraph(
         EmberChatModel(backend=small), facts_search, RagConfig(context_tokens=1024, max_tokens=100)

@@ -25,7 +25,7 @@ def tight_url(api_service, keys, smollm2_models_dir) -> Iterator[str]:
         api_max_tokens=512,
     )
     service = EmberService(settings)
-    service.chat_model = api_service.chat_model  # one loaded model for the whole session
+    service.scheduler = api_service.scheduler  # one loaded model for the whole session
     with running(create_app(service, auth_required=True)) as url:
         yield url
     service.db.dispose()

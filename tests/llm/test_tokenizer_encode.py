@@ -2,7 +2,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ember.llm.tokenizer import Tokenizer, bits_per_byte, bytes_per_token
+from ember.llm.tokenizer import Tokenizer, bytes_per_token
 from tests.llm.test_tokenizer_data import multilingual_text
 
 
@@ -86,8 +86,7 @@ def test_native_chat_rejects_unknown_roles(tok):
         tok.render_chat([{"role": "robot", "content": "hi"}])
 
 
-def test_bits_per_byte_and_bytes_per_token():
-    assert bits_per_byte(total_nats=1000 * 0.6931471805599453, num_bytes=1000) == pytest.approx(1.0)
+def test_bytes_per_token():
     assert bytes_per_token(1000, 250) == 4.0
     with pytest.raises(ValueError):
-        bits_per_byte(1.0, 0)
+        bytes_per_token(1000, 0)

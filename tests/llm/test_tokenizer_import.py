@@ -7,6 +7,9 @@ from tokenizers import Tokenizer as HFTokenizer
 from tokenizers import decoders, models, pre_tokenizers, trainers
 
 from ember.llm.tokenizer import Tokenizer
+from ember.llm.tokenizer.files import load_tokenizer_file
+from ember.llm.tokenizer.gguf_import import load_gguf_tokenizer
+from ember.llm.tokenizer.hf_import import load_hf_tokenizer
 from tests.llm.test_tokenizer_data import multilingual_text
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -43,38 +46,48 @@ def smollm2_json(hf_smollm2, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def from_gguf(smollm2_gguf) -> Tokenizer:
-    return Tokenizer.from_gguf(smollm2_gguf)
+def gguf_tokenizer(smollm2_gguf) -> Tokenizer:
+    return load_gguf_tokenizer(smollm2_gguf)
 
 
 def hf_ids(hf: HFTokenizer, text: str) -> list[int]:
     return hf.encode(text, add_special_tokens=False).ids
 
 
-def test_gguf_and_tokenizer_json_give_hf_ids_on_multilingual_text(from_gguf, smollm2_json):
+def test_gguf_and_tokenizer_json_give_hf_ids_on_multilingual_text(gguf_tokenizer, smollm2_json):
     hf = HFTokenizer.from_file(str(smollm2_json))
     text = multilingual_text(600, seed=7) + "\U00040000 byte the vocab lacks: \x04"
     expected = hf_ids(hf, text)
-    assert from_gguf.encode(text) == expected
-    assert Tokenizer.from_hf_json(smollm2_json).encode(text) == expected
-    assert from_gguf.decode(expected) == hf.decode(expected, skip_special_tokens=False)
+    assert gguf_tokenizer.encode(text) == expected
+    assert load_hf_tokenizer(smollm2_json).encode(text) == expected
+    assert gguf_tokenizer.decode(expected) == hf.decode(expected, skip_special_tokens=False)
 
 
-def test_imported_reference_equals_fast_path(from_gguf):
+def test_any_tokenizer_file_opens_as_its_kind(gguf_tokenizer, smollm2_gguf, smollm2_json, tmp_path):
+    gguf_tokenizer.save(tmp_path / "ember.json")
+    text = multilingual_text(200, seed=5)
+    expected = gguf_tokenizer.encode(text)
+    for path in (smollm2_gguf, smollm2_json, tmp_path / "ember.json"):
+        assert load_tokenizer_file(path).encode(text) == expected, path
+    with pytest.raises(FileNotFoundError):
+        load_tokenizer_file(tmp_path / "missing.json")
+
+
+def test_imported_reference_equals_fast_path(gguf_tokenizer):
     text = multilingual_text(20, seed=1)
-    assert from_gguf.reference_encode(text) == from_gguf.encode(text)
+    assert gguf_tokenizer.reference_encode(text) == gguf_tokenizer.encode(text)
 
 
-def test_gguf_special_tokens_and_ids(from_gguf):
-    assert from_gguf.vocab_size == 49152
-    assert (from_gguf.bos_id, from_gguf.eos_id, from_gguf.pad_id) == (1, 2, 2)
-    assert from_gguf.eos_ids == {0, 2}  # <|endoftext|> and <|im_end|>
-    assert from_gguf.encode("<|im_start|>", allowed_special="all") == [1]
+def test_gguf_special_tokens_and_ids(gguf_tokenizer):
+    assert gguf_tokenizer.vocab_size == 49152
+    assert (gguf_tokenizer.bos_id, gguf_tokenizer.eos_id, gguf_tokenizer.pad_id) == (1, 2, 2)
+    assert gguf_tokenizer.eos_ids == {0, 2}  # <|endoftext|> and <|im_end|>
+    assert gguf_tokenizer.encode("<|im_start|>", allowed_special="all") == [1]
 
 
 @pytest.mark.parametrize("chat", CHATS)
 @pytest.mark.parametrize("generation", [True, False])
-def test_chat_template_matches_transformers(from_gguf, hf_smollm2, chat, generation):
+def test_chat_template_matches_transformers(gguf_tokenizer, hf_smollm2, chat, generation):
     if "<|im_end|>" in str(chat):  # transformers matches special-token text in messages; we never do
         expected = hf_smollm2.apply_chat_template(
             chat, add_generation_prompt=generation, tokenize=True, sanitize_control_tokens=True
@@ -83,11 +96,11 @@ def test_chat_template_matches_transformers(from_gguf, hf_smollm2, chat, generat
         expected = hf_smollm2.apply_chat_template(chat, add_generation_prompt=generation, tokenize=True)
     if isinstance(expected, dict) or hasattr(expected, "input_ids"):
         expected = expected["input_ids"]
-    ids, mask = from_gguf.render_chat(chat, add_generation_prompt=generation)
+    ids, mask = gguf_tokenizer.render_chat(chat, add_generation_prompt=generation)
     assert ids == list(expected)
     trained = [i for i, m in zip(ids, mask, strict=True) if m]
     answers = "".join(f"{m['content']}<|im_end|>\n" for m in chat if m["role"] == "assistant")
-    assert from_gguf.decode(trained) == answers
+    assert gguf_tokenizer.decode(trained) == answers
 
 
 def train_hf_byte_level(pre_tokenizer) -> HFTokenizer:
@@ -117,7 +130,7 @@ def train_hf_byte_level(pre_tokenizer) -> HFTokenizer:
 def test_hf_byte_level_families_give_hf_ids(tmp_path, pre_tokenizer):
     hf = train_hf_byte_level(pre_tokenizer)
     hf.save(str(tmp_path / "tokenizer.json"))
-    ours = Tokenizer.from_hf_json(tmp_path / "tokenizer.json")
+    ours = load_hf_tokenizer(tmp_path / "tokenizer.json")
     text = multilingual_text(300, seed=11) + " 1 22  333   4444\n 5x6 "
     assert ours.encode(text) == hf_ids(hf, text)
     assert ours.special_tokens == {"<|endoftext|>": 0}
@@ -127,4 +140,4 @@ def test_unsupported_pre_tokenizer_is_named(tmp_path):
     hf = train_hf_byte_level(pre_tokenizers.Whitespace())
     hf.save(str(tmp_path / "tokenizer.json"))
     with pytest.raises(ValueError, match="unsupported pre-tokenizer.*Whitespace"):
-        Tokenizer.from_hf_json(tmp_path / "tokenizer.json")
+        load_hf_tokenizer(tmp_path / "tokenizer.json")

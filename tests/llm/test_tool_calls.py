@@ -1,10 +1,10 @@
-from ember.llm.inference.tool_calls import parse_tool_calls
+from ember.llm.inference.tool_calls import HERMES
 
 
 def test_well_formed_calls_are_parsed_and_removed_from_text():
     text = 'Let me look.\n<tool_call>{"name": "search", "arguments": {"query": "ember"}}</tool_call>\n'
     text += '<tool_call>{"name": "calc", "arguments": "{\\"x\\": 2}"}</tool_call>'
-    parsed = parse_tool_calls(text)
+    parsed = HERMES.parse(text)
     assert parsed.text == "Let me look."
     assert [(c.name, c.arguments, c.id) for c in parsed.tool_calls] == [
         ("search", {"query": "ember"}, "call_0"),
@@ -23,12 +23,12 @@ def test_malformed_calls_are_reported_never_raised():
         'ok <tool_call>{"name": "search"': "without a closing",
     }
     for text, error in cases.items():
-        parsed = parse_tool_calls(text)
+        parsed = HERMES.parse(text)
         assert parsed.tool_calls == [], text
         assert len(parsed.malformed) == 1 and error in parsed.malformed[0].error, text
-    assert parse_tool_calls('ok <tool_call>{"name": "search"').text == "ok"
+    assert HERMES.parse('ok <tool_call>{"name": "search"').text == "ok"
 
 
 def test_plain_text_passes_through():
-    parsed = parse_tool_calls("  The answer is 4.  ")
+    parsed = HERMES.parse("  The answer is 4.  ")
     assert (parsed.text, parsed.tool_calls, parsed.malformed) == ("The answer is 4.", [], [])

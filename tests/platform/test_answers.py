@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 
-from ember.agents.tools import ToolError
-from ember.agents.types import I_DONT_KNOW
-from ember.platform.answers import read_chunks
+from ember.agents.types import I_DONT_KNOW, Citation
+from ember.platform.chunks import read_chunks
 from ember.platform.errors import InvalidInputError, NotFoundError
 from ember.platform.tables import Chunk, Document
 from tests.agents.conftest import COLLECTION, facts_service  # noqa: F401 - the shared session fixture
@@ -18,15 +17,32 @@ def test_ask_returns_resolving_citations_and_stores_the_turn(facts_service):  # 
     assert answer.path == "rag" and answer.citations
     with facts_service.db.session() as session:
         for citation in answer.citations:
-            chunk = session.get(Chunk, citation["chunk_id"])
-            assert chunk is not None and citation["quote"] in chunk.text
-            assert session.get(Document, chunk.document_id).title == citation["title"]
+            assert isinstance(citation, Citation)
+            chunk = session.get(Chunk, citation.chunk_id)
+            assert chunk is not None and citation.quote in chunk.text
+            assert session.get(Document, chunk.document_id).title == citation.title
     conversation = facts_service.get_conversation(answer.conversation_id)
     question, stored = conversation.messages
     assert question.content == "When was the Kelmora Bridge opened?"
     assert stored.id == answer.message_id and stored.content == answer.text
     assert stored.citations == answer.citations and stored.metadata["flags"] == answer.flags
     assert {"retrieve", "first_token", "generate"} <= set(answer.timings_ms)
+
+
+def test_the_collection_is_looked_up_once_per_question(facts_service):  # noqa: F811
+    lookups = []
+
+    def record(conn, cursor, statement, *args) -> None:  # noqa: ANN001
+        if "collections.name = " in statement:
+            lookups.append(statement)
+
+    event.listen(facts_service.db.engine, "before_cursor_execute", record)
+    try:
+        answer = facts_service.ask("How long is the Kelmora Bridge?", COLLECTION, max_tokens=16)
+    finally:
+        event.remove(facts_service.db.engine, "before_cursor_execute", record)
+    assert answer.message_id > 0
+    assert len(lookups) == 1 and lookups[0].startswith("SELECT collections.id")
 
 
 def test_unanswerable_question_is_i_dont_know_and_stored(facts_service):  # noqa: F811
@@ -42,7 +58,7 @@ def test_follow_up_is_rewritten_to_stand_alone_before_retrieval(facts_service): 
     )
     assert follow.query == "How long is the Kelmora Bridge? Who opened it?"
     assert follow.conversation_id == first.conversation_id
-    assert all(c["title"] == "Kelmora Bridge" for c in follow.citations)
+    assert all(c.title == "Kelmora Bridge" for c in follow.citations)
     messages = facts_service.get_conversation(first.conversation_id).messages
     assert [m.role for m in messages] == ["user", "assistant", "user", "assistant"]
     assert messages[2].rewritten_query == follow.query
@@ -74,14 +90,15 @@ def test_agent_mode_runs_and_records_its_path_and_steps(facts_service):  # noqa:
     assert stored.mode == "agent" and stored.messages[-1].steps == answer.steps
 
 
-def test_read_tool_returns_neighbouring_chunks_and_rejects_unknown_ids(facts_service):  # noqa: F811
+def test_chunk_reads_return_neighbouring_chunks_and_reject_unknown_ids(facts_service):  # noqa: F811
     with facts_service.db.session() as session:
         chunk_id = session.scalars(select(Chunk.id)).first()
     hits = read_chunks(facts_service.db, "chunk", chunk_id, 1)
     assert chunk_id in [h.chunk_id for h in hits] and hits[0].collection == COLLECTION
-    with pytest.raises(ToolError, match="chunk 0 does not exist"):
-        read_chunks(facts_service.db, "chunk", 0, 1)
-    with pytest.raises(ToolError, match="document 0 does not exist"):
+    assert facts_service.get_chunk(chunk_id) == next(h for h in hits if h.chunk_id == chunk_id)
+    with pytest.raises(NotFoundError, match="chunk 0 does not exist"):
+        facts_service.get_chunk(0)
+    with pytest.raises(NotFoundError, match="document 0 does not exist"):
         read_chunks(facts_service.db, "document", 0, 1)
 
 

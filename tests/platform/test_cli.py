@@ -69,3 +69,24 @@ def test_config_show_names_sources(ember, tmp_path):
     assert "env EMBER_HOME" in shown
     assert "256" in shown and f"file {home / 'config.toml'}" in shown
     assert f"revision {head_revision()}" in ember("db", "upgrade").stdout
+
+
+def test_db_status_then_upgrade(ember):
+    fresh = ember("db", "status")
+    assert fresh.returncode == 0, fresh.stderr
+    assert "revision none" in fresh.stdout and "run `ember db upgrade`" in fresh.stdout
+    assert f"revision {head_revision()}" in ember("db", "upgrade").stdout
+    status = ember("db", "status")
+    assert f"revision {head_revision()}" in status.stdout and "up to date" in status.stdout
+
+
+def test_index_commands_report_unknown_collections_and_missing_indexes(ember, tmp_path):
+    rebuild = ember("index", "rebuild", "-c", "nope")
+    assert rebuild.returncode == 1 and "collection 'nope' does not exist" in rebuild.stderr
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.md").write_text("# A\n\nSome text.")
+    assert ember("ingest", str(docs), "-c", "kb").returncode == 0  # EMBER_SYNC_INDEXES=false: no index
+    untrained = ember("retrieval", "train-reranker", "-c", "kb")
+    assert untrained.returncode == 1
+    assert "collection 'kb' has no index; run `ember index rebuild -c kb`" in untrained.stderr

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from ember.agents.types import Citation, Step
 from ember.platform.conversations import ConversationStore
 from ember.platform.errors import InvalidInputError, NotFoundError
 
@@ -18,17 +19,11 @@ def store(service, tmp_path) -> ConversationStore:
     return ConversationStore(service.db)
 
 
-def test_messages_round_trip_with_citations_steps_and_metadata(store):
-    conversation = store.start("alpha", "How long is the bridge? " * 10, "rag")
+def test_messages_round_trip_with_citations_steps_and_metadata(store, service):
+    conversation = store.start(service.collection_id("alpha"), "How long is the bridge? " * 10, "rag")
     store.add(conversation, "user", "How long is the bridge?", rewritten_query="How long is the bridge?")
-    citation = {"n": 1, "chunk_id": 7, "document_id": 2, "title": "Bridge", "location": "", "quote": "412 m"}
-    step = {
-        "thought": "",
-        "tool": "search",
-        "arguments": {"query": "bridge"},
-        "observation": "…",
-        "latency_ms": 3.5,
-    }
+    citation = Citation(1, 7, 2, "Bridge", "", "412 m")
+    step = Step("", "search", {"query": "bridge"}, "…", 3.5)
     answer_id = store.add(
         conversation, "assistant", "412 meters [1].", citations=[citation], steps=[step], meta={"flags": []}
     )
@@ -45,8 +40,8 @@ def test_messages_round_trip_with_citations_steps_and_metadata(store):
     )
 
 
-def test_last_query_and_recent_turns(store):
-    conversation = store.start("alpha", "first", "rag")
+def test_last_query_and_recent_turns(store, service):
+    conversation = store.start(service.collection_id("alpha"), "first", "rag")
     assert store.last_query(conversation) is None
     store.add(conversation, "user", "first question", rewritten_query="first question")
     store.add(conversation, "assistant", "first answer")
@@ -58,8 +53,8 @@ def test_last_query_and_recent_turns(store):
 
 
 def test_list_filters_by_collection_newest_first_and_delete_cascades(store, service):
-    a = store.start("alpha", "a", "rag")
-    b = store.start("beta", "b", "agent")
+    a = store.start(service.collection_id("alpha"), "a", "rag")
+    b = store.start(service.collection_id("beta"), "b", "agent")
     store.add(a, "user", "newer activity")
     assert [c.id for c in store.list()] == [a, b]
     assert [c.id for c in store.list("beta")] == [b]
@@ -72,9 +67,9 @@ def test_list_filters_by_collection_newest_first_and_delete_cascades(store, serv
     assert service.get_conversation(b).collection is None
 
 
-def test_bad_ids_and_collections_are_clear_errors(store):
+def test_bad_ids_and_collections_are_clear_errors(store, service):
     with pytest.raises(NotFoundError, match="collection 'nope' does not exist"):
-        store.start("nope", "t", "rag")
+        service.collection_id("nope")
     with pytest.raises(InvalidInputError, match="must be an integer"):
         store.get("3")
     with pytest.raises(NotFoundError):

@@ -1,4 +1,7 @@
-"""The ingest hook keeps indexes in step with SQL; check, repair and rebuild fix drift (real SQLite)."""
+"""The ingest hook keeps indexes in step with SQL; the service's check, repair and rebuild fix drift.
+
+Real SQLite and real indexes throughout.
+"""
 
 import os
 import subprocess
@@ -7,9 +10,11 @@ import sys
 import pytest
 
 from ember.platform import index_sync
+from ember.platform.errors import NotFoundError
 from ember.platform.index_sync import IndexSync
 from ember.platform.service import EmberService
 from ember.platform.settings import Settings
+from ember.retrieval.store import IndexStore
 
 DOCS = {
     "pumps.md": "# Pumps\n\nCentrifugal pumps move water with an impeller spinning at 2,900 rpm.",
@@ -18,11 +23,16 @@ DOCS = {
 }
 
 
+def _store(settings):
+    """A store of its own, as another process would have."""
+    return IndexStore(settings.indexes_dir, settings.embedding_model)
+
+
 @pytest.fixture
 def platform(tmp_path):
     settings = Settings(home=tmp_path / "home", database_url=None)
     service = EmberService(settings)
-    store = index_sync.index_store(settings)  # a second store, as another process would have
+    store = _store(settings)
     service.ingest_hook = IndexSync(service.db, store)
     docs = tmp_path / "docs"
     docs.mkdir()
@@ -51,7 +61,7 @@ def test_ingest_hook_indexes_updates_and_removals(platform):
     (docs / "pumps.md").write_text("# Pumps\n\nPositive displacement pumps trap a fixed volume of oil.")
     (docs / "bread.md").unlink()
     service.ingest(str(docs), "kb")
-    reopened = index_sync.index_store(service.settings).get("kb")
+    reopened = _store(service.settings).get("kb")
     assert reopened.chunk_ids() == index_sync.collection_chunk_ids(service.db, "kb")
     assert _top(service, "2,900 rpm", "bm25") is None
     assert _top(service, "fixed volume of oil", "hybrid")[0] == "Pumps"
@@ -59,19 +69,54 @@ def test_ingest_hook_indexes_updates_and_removals(platform):
 
 
 def test_check_finds_drift_and_repair_fixes_it(platform):
-    service, store, docs = platform
+    service, _, docs = platform
     _without_sync(service).ingest(str(docs), "kb")
-    drift = index_sync.check(service.db, store, "kb")
-    assert len(drift.missing) == len(index_sync.collection_chunk_ids(service.db, "kb")) and not drift.stale
-    index_sync.repair(service.db, store, drift)
-    assert index_sync.check(service.db, index_sync.index_store(service.settings), "kb").clean
+    [drift] = service.check_indexes().drifts
+    in_sql = index_sync.collection_chunk_ids(service.db, "kb")
+    assert drift.collection == "kb" and drift.indexed == 0
+    assert drift.missing == in_sql and not drift.stale and not drift.clean
+    service.repair_index(drift)
+    assert EmberService(service.settings).check_indexes(["kb"]).drifts[0].clean  # as another process sees it
 
     (docs / "bread.md").unlink()
     _without_sync(service).ingest(str(docs), "kb")  # the bread chunks linger in the index
-    drift = index_sync.check(service.db, store, "kb")
-    assert drift.stale and not drift.missing
-    index_sync.repair(service.db, store, drift)
-    assert index_sync.check(service.db, store, "kb").clean
+    [drift] = service.check_indexes(["kb"]).drifts
+    assert drift.stale and not drift.missing and drift.indexed == len(in_sql)
+    service.repair_index(drift)
+    assert service.check_indexes(["kb"]).drifts[0].clean
+    assert _top(service, "knead dough", "bm25") is None
+
+
+def test_orphaned_index_folders_are_found_and_removed(platform):
+    service, _, docs = platform
+    service.ingest(str(docs), "kb")
+    orphan = (
+        service.settings.indexes_dir / "gone"
+    )  # e.g. left by a collection deleted while its index was busy
+    orphan.mkdir()
+    (orphan / "manifest.json").write_text("{}")
+    found = service.check_indexes()
+    assert [d.collection for d in found.drifts] == ["kb"] and found.orphans == ["gone"]
+    assert service.check_indexes(["kb"]).orphans == []  # only a check of everything looks for orphans
+    with pytest.raises(NotFoundError):
+        service.remove_orphaned_index("kb")  # a live collection's index is never an orphan
+    service.remove_orphaned_index("gone")
+    assert not orphan.exists() and (service.settings.indexes_dir / "kb").is_dir()
+    assert service.check_indexes().orphans == []
+
+
+def test_rebuild_indexes_every_chunk_from_sql(platform):
+    service, _, docs = platform
+    _without_sync(service).ingest(str(docs), "kb")
+    totals, batches = [], []
+    rebuilt = service.rebuild_index("kb", on_start=totals.append, on_batch=batches.append)
+    chunks = len(index_sync.collection_chunk_ids(service.db, "kb"))
+    assert rebuilt.chunks == chunks == totals[0] == sum(batches)
+    assert rebuilt.embedding_model == service.settings.embedding_model and rebuilt.dense_kind == "flat"
+    assert service.check_indexes(["kb"]).drifts[0].clean
+    assert _top(service, "2,900 rpm", "bm25")[0] == "Pumps"
+    with pytest.raises(NotFoundError):
+        service.rebuild_index("nope")
 
 
 @pytest.mark.slow  # five `ember` processes, each loading torch and MiniLM

@@ -7,6 +7,7 @@ import asyncio
 import pytest
 from textual.widgets import Collapsible, OptionList, Select, Static
 
+from ember.agents.types import Citation, Step
 from ember.platform.conversations import ConversationStore
 from ember.ui.app import ChatApp
 from ember.ui.screens import ChunkScreen
@@ -40,7 +41,7 @@ async def test_question_streams_an_answer_with_citations(ui_service):
         assert [str(t.render()) for t in app.query(UserTurn)] == [QUESTION]
         answer = app.query_one(AnswerView)
         assert answer.text.strip()
-        assert "Trains" in [c["title"] for c in app.citations]
+        assert "Trains" in [c.title for c in app.citations]
         sources = app.query_one("#sources", OptionList)
         assert sources.option_count == len(app.citations) >= 1
         assert "Sources (" in str(app.query_one("#sources-title", Static).render())
@@ -52,7 +53,7 @@ async def test_opening_a_source_shows_the_full_chunk(ui_service):
     app = ChatApp(ui_service, "notes")
     async with app.run_test(size=SIZE) as pilot:
         await _ask(app, pilot, QUESTION)
-        trains = next(i for i, c in enumerate(app.citations) if c["title"] == "Trains")
+        trains = next(i for i, c in enumerate(app.citations) if c.title == "Trains")
         sources = app.query_one("#sources", OptionList)
         sources.focus()
         sources.highlighted = trains
@@ -76,30 +77,19 @@ async def test_switching_collections_starts_a_new_conversation(ui_service):
         assert app.collection == "gardens" and app.conversation_id is None
         assert "gardens" in _status(app)
         await _ask(app, pilot, "What colour are the tomatoes?")
-        assert {c["title"] for c in app.citations} == {"Gardens"}
+        assert {c.title for c in app.citations} == {"Gardens"}
 
 
 async def test_agent_steps_are_inline_and_collapsible(ui_service):
     # SmolLM2-135M falls back to plain RAG instead of calling tools, so the steps come from a stored
     # agent conversation (the same records a capable model's run leaves behind).
     store = ConversationStore(ui_service.db)
-    conversation = store.start("notes", "Where do the tomatoes grow?", "agent")
+    conversation = store.start(ui_service.collection_id("notes"), "Where do the tomatoes grow?", "agent")
     store.add(conversation, "user", "Where do the tomatoes grow?")
-    step = {
-        "thought": "look it up",
-        "tool": "search",
-        "arguments": {"query": "tomatoes"},
-        "observation": "[1] Gardens: blue tomatoes in raised beds",
-        "latency_ms": 12.0,
-    }
-    citation = {
-        "n": 1,
-        "chunk_id": 1,
-        "document_id": 1,
-        "title": "Gardens",
-        "location": "Gardens",
-        "quote": "The Brackenfield garden grows blue tomatoes in raised beds.",
-    }
+    observation = "[1] Gardens: blue tomatoes in raised beds"
+    step = Step("look it up", "search", {"query": "tomatoes"}, observation, 12.0)
+    quote = "The Brackenfield garden grows blue tomatoes in raised beds."
+    citation = Citation(1, 1, 1, "Gardens", "Gardens", quote)
     store.add(conversation, "assistant", "In raised beds [1].", steps=[step, step], citations=[citation])
     app = ChatApp(ui_service, "notes", agent=True)
     async with app.run_test(size=SIZE) as pilot:
@@ -118,7 +108,7 @@ async def test_agent_steps_are_inline_and_collapsible(ui_service):
         assert all(not s.collapsed for s in app.query(Collapsible))
         await pilot.press("ctrl+t")
         assert all(s.collapsed for s in app.query(Collapsible))
-        assert [c["title"] for c in app.citations] == ["Gardens"]
+        assert [c.title for c in app.citations] == ["Gardens"]
 
 
 async def test_previous_conversation_reopens(ui_service):

@@ -1,7 +1,7 @@
 """Read Llama-architecture GGUF files (llama.cpp's format) into our config and state dict.
 
 Quantized tensors (Q8_0, Q4_0, Q4_1, K-quants, ...) are dequantized to fp32 with the ``gguf``
-package, which is imported lazily because serving machines need not have it.
+package.
 """
 
 from __future__ import annotations

@@ -29,9 +29,9 @@ _HF_LAYER_NAMES = {
 
 def import_gguf(gguf_path: Path, target: Path) -> Path:
     """Write the GGUF model (weights dequantized to fp32, tokenizer, chat template) to ``target``."""
-    from ember.llm.tokenizer import Tokenizer
+    from ember.llm.tokenizer.gguf_import import load_gguf_tokenizer
 
-    return save_model(model_from_state(*load_gguf(gguf_path)), target, Tokenizer.from_gguf(gguf_path))
+    return save_model(model_from_state(*load_gguf(gguf_path)), target, load_gguf_tokenizer(gguf_path))
 
 
 def hf_config(data: dict) -> ModelConfig:
@@ -93,7 +93,7 @@ def load_hf(directory: Path) -> tuple[ModelConfig, dict[str, torch.Tensor]]:
 
 def import_hf(directory: Path, target: Path) -> Path:
     """Write the HF checkpoint in ``directory`` (with its tokenizer.json) to ``target``."""
-    from ember.llm.tokenizer import Tokenizer
+    from ember.llm.tokenizer.hf_import import load_hf_tokenizer
 
-    tokenizer = Tokenizer.from_hf_json(Path(directory) / "tokenizer.json")
+    tokenizer = load_hf_tokenizer(Path(directory) / "tokenizer.json")
     return save_model(model_from_state(*load_hf(directory)), target, tokenizer)

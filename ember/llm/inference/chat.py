@@ -1,12 +1,13 @@
 """The chat interface the agents and the API build on.
 
-    model = ChatModel.load("smollm2-135m-instruct")
+    model = ChatModel.load(checkpoint_dir)  # a name -> directory: ember.llm.imports.registry.resolve_model
     result = model.chat([{"role": "user", "content": "Hi"}], tools=None, max_tokens=64)
     result.text, result.tool_calls, result.malformed_tool_calls, result.usage
 
 Prompts are rendered by the tokenizer's ``render_chat`` (the model's own chat template when it
-has one, else Ember's). When that template ignores tool schemas, Ember's tool instructions go into
-the system message. Tool calls are parsed from ``<tool_call>`` blocks (see tool_calls).
+has one, else Ember's). Tool calls are read and written in the tokenizer's tool-call format (see
+tool_calls): when the template ignores tool schemas, the format's instructions go into the system
+message; when it ignores the ``tool_calls`` field, earlier calls are written into the history as markup.
 """
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ from ember.llm.inference.sampling import SamplingParams
 from ember.llm.inference.tool_calls import (
     MalformedToolCall,
     ToolCall,
-    parse_tool_calls,
-    with_tool_instructions,
+    ToolMarkupFilter,
+    fit_to_template,
+    tool_call_format,
 )
 
 
@@ -57,12 +59,13 @@ class ChatModel:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self.tool_call_format = tool_call_format(engine.tokenizer)
 
     @classmethod
     def load(
-        cls, name_or_path: str | Path, device: str | None = None, compile_decode: bool | None = None
+        cls, directory: Path, device: str | None = None, compile_decode: bool | None = None
     ) -> ChatModel:
-        return cls(Engine.load(name_or_path, device=device, compile_decode=compile_decode))
+        return cls(Engine.load(directory, device=device, compile_decode=compile_decode))
 
     def chat(self, messages: list[dict], tools: list[dict] | None = None, **sampling) -> ChatResult:
         """One assistant turn. ``sampling`` takes SamplingParams fields (max_tokens, temperature...)."""
@@ -73,38 +76,33 @@ class ChatModel:
     def stream(
         self, messages: list[dict], tools: list[dict] | None = None, **sampling
     ) -> Iterator[ChatDelta]:
-        """Like chat(), yielding text as it is generated (tool-call markup included)."""
+        """Like chat(), yielding the visible text as it is generated: tool-call markup stays hidden,
+        and the deltas join to the final ``result.text``."""
         prompt = self._prompt(messages, tools)
         text, count, reason = [], 0, "length"
+        markup = ToolMarkupFilter(self.tool_call_format)
         for chunk in self.engine.stream(prompt, SamplingParams(**sampling)):
             text.append(chunk.text)
             count += len(chunk.token_ids)
             reason = chunk.finish_reason or reason
-            if chunk.text:
-                yield ChatDelta(chunk.text)
+            visible = markup.push(chunk.text)
+            if visible:
+                yield ChatDelta(visible)
+        rest = markup.finish()
+        if rest:
+            yield ChatDelta(rest)
         yield ChatDelta("", self._result("".join(text), len(prompt), count, reason))
 
     def _prompt(self, messages: list[dict], tools: list[dict] | None) -> list[int]:
         if not messages:
             raise ValueError("messages is empty: a chat needs at least one message")
-        tokenizer = self.engine.tokenizer
-        ids, _ = tokenizer.render_chat(messages, tools=tools, add_generation_prompt=True)
-        if tools and ids == tokenizer.render_chat(messages, tools=None, add_generation_prompt=True)[0]:
-            # The model's template drops tool schemas (SmolLM2's does): describe them ourselves.
-            ids, _ = tokenizer.render_chat(
-                with_tool_instructions(messages, tools), add_generation_prompt=True
-            )
-        return ids
+        messages, tools = fit_to_template(self.engine.tokenizer, messages, tools)
+        return self.engine.tokenizer.render_chat(messages, tools=tools, add_generation_prompt=True)[0]
 
-    @staticmethod
-    def _result(text: str, prompt_tokens: int, completion_tokens: int, finish_reason: str) -> ChatResult:
-        parsed = parse_tool_calls(text)
-        if parsed.tool_calls and finish_reason == "stop":
-            finish_reason = "tool_calls"
+    def _result(self, text: str, prompt_tokens: int, completion_tokens: int, reason: str) -> ChatResult:
+        parsed = self.tool_call_format.parse(text)
+        if parsed.tool_calls and reason == "stop":
+            reason = "tool_calls"
         return ChatResult(
-            parsed.text,
-            parsed.tool_calls,
-            parsed.malformed,
-            Usage(prompt_tokens, completion_tokens),
-            finish_reason,
+            parsed.text, parsed.tool_calls, parsed.malformed, Usage(prompt_tokens, completion_tokens), reason
         )

@@ -6,7 +6,6 @@ reads fp32, int8 and int4 directories alike.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import torch
@@ -18,31 +17,6 @@ from ember.llm.inference.model import Transformer
 from ember.llm.inference.quantize import Int4Linear, Int8Linear, empty_quantized, prepare_quantized
 
 WEIGHTS_FILE, CONFIG_FILE, TOKENIZER_FILE = "model.safetensors", "config.json", "tokenizer.json"
-
-
-def ember_home() -> Path:
-    """EMBER_HOME if set, else the user data dir (the same rule as the platform settings)."""
-    if os.environ.get("EMBER_HOME"):
-        return Path(os.environ["EMBER_HOME"]).expanduser()
-    try:
-        import platformdirs
-    except ImportError:  # serving machines may carry only torch & co: use the XDG rule directly
-        return Path(os.environ.get("XDG_DATA_HOME", "~/.local/share")).expanduser() / "ember"
-    return Path(platformdirs.user_data_dir("ember"))
-
-
-def models_dir() -> Path:
-    return ember_home() / "models"
-
-
-def resolve_model(name_or_path: str | Path) -> Path:
-    """A checkpoint directory given either its path or its name under EMBER_HOME/models."""
-    for candidate in (Path(name_or_path).expanduser(), models_dir() / str(name_or_path)):
-        if (candidate / CONFIG_FILE).is_file():
-            return candidate
-    raise FileNotFoundError(
-        f"no Ember model {str(name_or_path)!r}: not a checkpoint directory and not in {models_dir()}"
-    )
 
 
 def quantization_of(model: nn.Module) -> tuple[str | None, int]:

@@ -79,20 +79,19 @@ class Engine:
     @classmethod
     def load(
         cls,
-        name_or_path: str | Path,
+        directory: Path,
         device: str | None = None,
         dtype: torch.dtype | None = None,
         compile_decode: bool | None = None,
     ) -> Engine:
-        """Engine for a checkpoint directory or a model name under EMBER_HOME/models.
+        """Engine for the checkpoint in ``directory`` (resolve a model name with registry.resolve_model).
 
         Defaults: CUDA with bf16 and a compiled decode step when a GPU is present, else CPU fp32.
         On CPU ``compile_decode=True`` trades a warm-up of about a minute (under half with a warm
         inductor cache) for ~1.3x faster decode of quantized models.
         """
-        from ember.llm.inference.checkpoint import load_model, load_tokenizer, resolve_model
+        from ember.llm.inference.checkpoint import load_model, load_tokenizer
 
-        directory = resolve_model(name_or_path)
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         dtype = dtype or (torch.bfloat16 if device.startswith("cuda") else torch.float32)
         model = load_model(directory, device=device, dtype=dtype)

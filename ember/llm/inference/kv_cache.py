@@ -40,6 +40,3 @@ class KVCache:
         self.v[layer][rows, :, positions] = v.to(self.v[layer].dtype)
         end = self.max_len if kv_len is None else kv_len
         return self.k[layer][: k.shape[0], :, :end], self.v[layer][: k.shape[0], :, :end]
-
-    def nbytes(self) -> int:
-        return sum(t.numel() * t.element_size() for t in self.k + self.v)

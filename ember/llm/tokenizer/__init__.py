@@ -1,7 +1,7 @@
 """Ember's byte-level BPE tokenizer: training, exact fast encoding, chat rendering, HF/GGUF import."""
 
 from ember.llm.tokenizer.chat import DEFAULT_SPECIAL_TOKENS
-from ember.llm.tokenizer.metrics import bits_per_byte, bytes_per_token
+from ember.llm.tokenizer.metrics import bytes_per_token
 from ember.llm.tokenizer.patterns import GPT2_PATTERN, GPT4_PATTERN
 from ember.llm.tokenizer.stream import StreamDecoder
 from ember.llm.tokenizer.tokenizer import Tokenizer
@@ -15,7 +15,6 @@ __all__ = [
     "GPT4_PATTERN",
     "StreamDecoder",
     "Tokenizer",
-    "bits_per_byte",
     "bytes_per_token",
     "count_pretokens",
     "train_bpe",

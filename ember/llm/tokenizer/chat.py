@@ -10,14 +10,11 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from functools import cache
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import jinja2
 from jinja2.ext import loopcontrols
 from jinja2.sandbox import ImmutableSandboxedEnvironment
-
-if TYPE_CHECKING:
-    from ember.llm.tokenizer.tokenizer import Tokenizer
 
 BOS, EOS, PAD = "<|bos|>", "<|eos|>", "<|pad|>"
 ROLE_MARKERS = {role: f"<|{role}|>" for role in ("system", "user", "assistant", "tool")}
@@ -34,6 +31,20 @@ DEFAULT_SPECIAL_TOKENS = [
     TOOL_RESULT_END,
 ]
 
+
+class ChatTokenizer(Protocol):
+    """What rendering needs of a tokenizer (``Tokenizer`` is one; naming the class here would be a cycle)."""
+
+    special_tokens: dict[str, int]
+    chat_template: str | None
+
+    def encode(self, text: str, allowed_special: set[str] | str = ()) -> list[int]: ...
+
+    def token_bytes(self, token_id: int) -> bytes: ...
+
+    def template_variables(self) -> dict[str, Any]: ...
+
+
 # Private-use characters that fence special-token text found inside messages, so it stays plain text.
 _FENCE_OPEN, _FENCE_CLOSE = "\U000f0001", "\U000f0002"
 
@@ -44,7 +55,9 @@ def _check_messages(messages: list[dict]) -> None:
             raise ValueError(f"message {index} needs a role among {sorted(ROLE_MARKERS)}, got {message!r}")
 
 
-def _tool_call_json(call: dict) -> str:
+def tool_call_json(call: dict) -> str:
+    """The JSON body of one tool call, ``{"name": ..., "arguments": {...}}``, from an OpenAI-shaped call
+    (``{"function": {"name", "arguments"}}``, arguments as an object or a JSON string) or a bare one."""
     function = call.get("function", call)
     arguments = function.get("arguments", {})
     if isinstance(arguments, str):
@@ -53,7 +66,7 @@ def _tool_call_json(call: dict) -> str:
 
 
 def render_native(
-    tok: Tokenizer, messages: list[dict], tools: list[dict] | None, add_generation_prompt: bool
+    tok: ChatTokenizer, messages: list[dict], tools: list[dict] | None, add_generation_prompt: bool
 ) -> tuple[list[int], list[int]]:
     """Ember's template: <|bos|>, then per message a role marker, its text and <|eos|>.
 
@@ -94,7 +107,7 @@ def render_native(
             add(tok.encode(content), 1)
             for call in message.get("tool_calls") or []:
                 add([special[TOOL_CALL]], 1)
-                add(tok.encode(_tool_call_json(call)), 1)
+                add(tok.encode(tool_call_json(call)), 1)
                 add([special[TOOL_CALL_END]], 1)
             add([special[EOS]], 1)
         elif role == "tool":
@@ -161,7 +174,7 @@ def _fence_specials(value: Any, specials: list[str]) -> Any:
     return value
 
 
-def _encode_fenced(tok: Tokenizer, text: str) -> list[int]:
+def _encode_fenced(tok: ChatTokenizer, text: str) -> list[int]:
     """Template text may hold special tokens; fenced stretches (from messages) are plain text only."""
     if _FENCE_OPEN not in text:
         return tok.encode(text, allowed_special="all")
@@ -177,7 +190,7 @@ def _encode_fenced(tok: Tokenizer, text: str) -> list[int]:
 
 
 def render_jinja(
-    tok: Tokenizer, messages: list[dict], tools: list[dict] | None, add_generation_prompt: bool
+    tok: ChatTokenizer, messages: list[dict], tools: list[dict] | None, add_generation_prompt: bool
 ) -> tuple[list[int], list[int]]:
     """Render with the model's template; assistant spans come from rendering growing prefixes of the chat.
 

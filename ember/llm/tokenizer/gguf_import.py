@@ -11,7 +11,7 @@ from ember.llm.tokenizer.tokenizer import Tokenizer
 CONTROL, USER_DEFINED = 3, 4  # llama.cpp token types that are matched as whole special tokens
 
 
-def load_gguf_tokenizer(path: Path) -> Tokenizer:
+def load_gguf_tokenizer(path: str | Path) -> Tokenizer:
     """Tokens, merges, token types, bos/eos/pad ids and the chat template from a GGUF file.
 
     The split pattern is GPT-2's for every ``tokenizer.ggml.pre``: that is how transformers reads these
@@ -20,6 +20,7 @@ def load_gguf_tokenizer(path: Path) -> Tokenizer:
     """
     from gguf import GGUFReader
 
+    path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"GGUF file not found: {path}")
     fields = GGUFReader(str(path)).fields

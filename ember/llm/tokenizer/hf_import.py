@@ -57,8 +57,9 @@ def _chat_template(folder: Path, config: dict) -> str | None:
     return template
 
 
-def load_hf_tokenizer(path: Path) -> Tokenizer:
+def load_hf_tokenizer(path: str | Path) -> Tokenizer:
     """Read tokenizer.json, plus chat template and bos/eos/pad names from a sibling tokenizer_config.json."""
+    path = Path(path)
     data = json.loads(path.read_text(encoding="utf-8"))
     model = data.get("model", {})
     if model.get("type") != "BPE":

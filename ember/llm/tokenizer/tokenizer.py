@@ -174,30 +174,6 @@ class Tokenizer:
         }
         Path(path).write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
 
-    @classmethod
-    def from_hf_json(cls, path: str | Path) -> Tokenizer:
-        from ember.llm.tokenizer.hf_import import load_hf_tokenizer
-
-        return load_hf_tokenizer(Path(path))
-
-    @classmethod
-    def from_gguf(cls, path: str | Path) -> Tokenizer:
-        from ember.llm.tokenizer.gguf_import import load_gguf_tokenizer
-
-        return load_gguf_tokenizer(Path(path))
-
-    @classmethod
-    def from_file(cls, path: str | Path) -> Tokenizer:
-        """Open any supported file: a .gguf, Ember's JSON, or an HF tokenizer.json."""
-        path = Path(path)
-        if path.suffix == ".gguf":
-            return cls.from_gguf(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"tokenizer file not found: {path}")
-        with path.open(encoding="utf-8") as handle:
-            head = handle.read(200)
-        return cls.load(path) if f'"format": "{FORMAT}"' in head else cls.from_hf_json(path)
-
     # --- encoding -------------------------------------------------------------------------------------
 
     def _allowed(self, allowed_special: set[str] | str) -> set[str]:

@@ -12,27 +12,30 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from ember.platform.api.engine_queue import EngineQueue
 from ember.platform.api.errors import install_error_handlers
 from ember.platform.api.gate import Gate
 from ember.platform.api.metrics import ApiMetrics
 from ember.platform.api.openai_routes import router as openai_router
 from ember.platform.api.platform_routes import router as platform_router
 from ember.platform.api.uploads import UploadJobs
+from ember.platform.api.worker_threads import WorkerThreads
 from ember.platform.service import EmberService
 
 AUTH_ENV = "EMBER_API_AUTH"  # set by `ember serve`: "1" or "0"
 
 
-def create_app(service: EmberService, auth_required: bool = True) -> FastAPI:
+def create_app(service: EmberService, auth_required: bool = True, owns_service: bool = False) -> FastAPI:
+    """The app over ``service``; with ``owns_service`` it stops the service's model when the app stops."""
     settings = service.settings
     service.db  # noqa: B018 - open (and migrate) the database now, not in the first requests' threads
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
-        app.state.engine.close()
+        app.state.workers.close()
         app.state.uploads.close()
+        if owns_service:
+            service.close()
 
     app = FastAPI(
         title="Ember API",
@@ -42,7 +45,7 @@ def create_app(service: EmberService, auth_required: bool = True) -> FastAPI:
     )
     app.state.service = service
     app.state.settings = settings
-    app.state.engine = EngineQueue()
+    app.state.workers = WorkerThreads()
     app.state.metrics = ApiMetrics()
     app.state.uploads = UploadJobs(service)
     app.state.started_at = time.time()
@@ -63,4 +66,5 @@ def create_app(service: EmberService, auth_required: bool = True) -> FastAPI:
 
 def app_from_env() -> FastAPI:
     """The app for a uvicorn worker: settings from the environment, auth as `ember serve` decided."""
-    return create_app(EmberService(), auth_required=os.environ.get(AUTH_ENV, "1") != "0")
+    auth_required = os.environ.get(AUTH_ENV, "1") != "0"
+    return create_app(EmberService(), auth_required=auth_required, owns_service=True)

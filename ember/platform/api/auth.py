@@ -7,7 +7,7 @@ from collections.abc import Callable
 from fastapi import Request
 
 from ember.platform.api.errors import ApiError
-from ember.platform.api_keys import SCOPES
+from ember.platform.types import SCOPES
 
 
 def require(scope: str) -> Callable[[Request], None]:

@@ -7,8 +7,6 @@ import time
 import uuid
 from typing import Any
 
-from ember.llm.inference.tool_calls import OPEN as TOOL_OPEN
-
 
 def completion_id() -> str:
     return f"chatcmpl-{uuid.uuid4().hex[:24]}"
@@ -91,25 +89,3 @@ def sse(payload: dict | str) -> bytes:
 
 
 DONE = sse("[DONE]")
-
-
-class ToolMarkupFilter:
-    """Releases streamed text, holding back anything that is (or may become) tool-call markup."""
-
-    def __init__(self) -> None:
-        self.text = ""
-        self.released = 0
-
-    def push(self, delta: str) -> str:
-        self.text += delta
-        end = self.text.find(TOOL_OPEN)
-        if end < 0:
-            end = len(self.text)
-            # A partial "<tool_c" at the end may be the start of a call: wait for more text.
-            for size in range(min(len(TOOL_OPEN) - 1, len(self.text)), 0, -1):
-                if TOOL_OPEN.startswith(self.text[-size:]):
-                    end -= size
-                    break
-        out = self.text[self.released : max(end, self.released)]
-        self.released = max(end, self.released)
-        return out

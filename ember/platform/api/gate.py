@@ -16,7 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ember.platform.api.errors import ApiError, error_body
 from ember.platform.api.metrics import ApiMetrics
-from ember.platform.api_keys import KeyInfo
+from ember.platform.types import KeyInfo
 
 PUBLIC_PATHS = {"/health", "/metrics", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
 

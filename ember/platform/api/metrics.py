@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+from ember.platform.types import LLMQueueStats
+
 
 class ApiMetrics:
     def __init__(self) -> None:
@@ -35,7 +37,10 @@ class ApiMetrics:
             registry=self.registry,
         )
         self.queue_depth = Gauge(
-            "ember_engine_queue_depth", "Generations waiting for the engine", registry=self.registry
+            "ember_engine_queue_depth", "Generations waiting for the local model", registry=self.registry
+        )
+        self.running = Gauge(
+            "ember_engine_running", "Generations running on the local model", registry=self.registry
         )
 
         self.cancelled = Gauge(
@@ -43,6 +48,11 @@ class ApiMetrics:
             "Generations stopped because the client left or timed out",
             registry=self.registry,
         )
+
+    def observe_llm_queue(self, stats: LLMQueueStats) -> None:
+        self.queue_depth.set(stats.waiting)
+        self.running.set(stats.running)
+        self.cancelled.set(stats.cancelled)
 
     def record_generation(
         self, prompt_tokens: int, completion_tokens: int, since_first_token_s: float

@@ -111,23 +111,22 @@ async def chat_completions(body: ChatCompletionRequest, request: Request):  # no
 
 
 async def _chat_events(state, body: ChatCompletionRequest, params: dict) -> AsyncIterator[dict]:  # noqa: ANN001
-    """{"delta": text} events, then one {"done": True, ...} event with the whole result."""
+    """The configured LLM's reply (local, or remote with llm_base_url) as {"delta": text} events, then
+    one {"done": True, ...} event with the whole result."""
     messages = [_message(m) for m in body.messages]
     tools = [tool.model_dump() for tool in body.tools] if body.tools and body.tool_choice != "none" else None
     service = state.service
 
-    def generate():  # noqa: ANN202 - runs on the engine thread
-        return service.chat_model.stream(messages, tools=tools, **params)
+    def generate():  # noqa: ANN202 - runs on a worker thread: the local model (queued), or a remote stream
+        return service.chat_stream(messages, tools, **params)
 
     started = None  # the first token's arrival: speed counts decoding, not time spent queued
-    hold_back = fmt.ToolMarkupFilter() if tools else None
     try:
-        async for delta in state.engine.stream(generate):
+        async for delta in state.workers.stream(generate):
             started = started or time.perf_counter()
             if delta.result is None:
-                text = hold_back.push(delta.text) if hold_back else delta.text
-                if text:
-                    yield {"delta": text}
+                if delta.text:  # the chat model keeps tool-call markup out of its deltas
+                    yield {"delta": delta.text}
                 continue
             result = delta.result
             state.metrics.record_generation(

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, is_dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, File, Request, UploadFile
 from fastapi import Path as PathParam
@@ -15,24 +14,16 @@ from ember.platform.api.auth import require
 from ember.platform.api.cancellation import until_done_or_gone
 from ember.platform.api.errors import ApiError
 from ember.platform.api.schemas import CollectionCreate, CollectionUpdate, SearchRequest
+from ember.platform.api.serialize import to_json
+from ember.platform.types import CollectionSummary
 
 router = APIRouter()
 READ, WRITE = Depends(require("read")), Depends(require("write"))
 RowId = Annotated[int, PathParam(ge=1, le=2**63 - 1)]  # what SQL integer keys can hold
 
 
-def _plain(value: Any) -> Any:
-    if is_dataclass(value):
-        return {k: _plain(v) for k, v in asdict(value).items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    return value
-
-
-def _collection(summary: Any) -> dict:
-    return {"object": "collection", **_plain(summary)}
+def _collection(summary: CollectionSummary) -> dict:
+    return {"object": "collection", **to_json(summary)}
 
 
 @router.get("/health")
@@ -41,15 +32,14 @@ def health(request: Request) -> dict:
     return {
         "status": "ok",
         "model": Path(state.service.settings.llm_model).name,
-        "queue": state.engine.waiting,
+        "queue": state.service.llm_queue().waiting,
     }
 
 
 @router.get("/metrics")
 def metrics(request: Request) -> Response:
     state = request.app.state
-    state.metrics.queue_depth.set(state.engine.waiting)
-    state.metrics.cancelled.set(state.engine.cancelled)
+    state.metrics.observe_llm_queue(state.service.llm_queue())
     return Response(state.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
 
 
@@ -82,14 +72,14 @@ def delete_collection(name: str, request: Request) -> dict:
 @router.get("/v1/collections/{name}/documents", dependencies=[READ])
 def list_documents(name: str, request: Request) -> dict:
     rows = request.app.state.service.list_documents(name)
-    return {"object": "list", "data": [{"object": "document", **_plain(d)} for d in rows]}
+    return {"object": "list", "data": [{"object": "document", **to_json(d)} for d in rows]}
 
 
 @router.post("/v1/collections/{name}/documents", dependencies=[WRITE], status_code=202)
 async def upload_document(name: str, request: Request, file: UploadFile = File(...)) -> dict:
     """Store one file and start ingesting it; poll GET /v1/jobs/{id} for the outcome."""
     state = request.app.state
-    state.service.get_collection(name)
+    state.service.collection_id(name)
     content = await file.read()
     if not content:
         raise ApiError(400, "the uploaded file is empty", "file")
@@ -105,7 +95,7 @@ def job_status(job_id: str, request: Request) -> dict:
         raise ApiError(404, f"ingest job '{job_id}' does not exist", "job_id")
     body = job.as_dict()
     if job.ingest_job_id is not None:
-        body["ingest"] = _plain(state.service.get_ingest_job(job.ingest_job_id))
+        body["ingest"] = to_json(state.service.get_ingest_job(job.ingest_job_id))
     return body
 
 
@@ -134,25 +124,19 @@ async def search(body: SearchRequest, request: Request) -> dict:
     return {"object": "search.result", "data": hits, "notes": result.notes, "timings_ms": result.timings_ms}
 
 
-def _conversations(request: Request) -> Any:
-    service = request.app.state.service
-    if not hasattr(service, "list_conversations"):
-        raise ApiError(501, "conversations are not available in this build", code="not_built")
-    return service
-
-
 @router.get("/v1/conversations", dependencies=[READ])
 def list_conversations(request: Request, collection: str | None = None) -> dict:
-    rows = _conversations(request).list_conversations(collection)
-    return {"object": "list", "data": [{"object": "conversation", **_plain(c)} for c in rows]}
+    rows = request.app.state.service.list_conversations(collection)
+    return {"object": "list", "data": [{"object": "conversation", **to_json(c)} for c in rows]}
 
 
 @router.get("/v1/conversations/{conversation_id}", dependencies=[READ])
 def get_conversation(conversation_id: RowId, request: Request) -> dict:
-    return {"object": "conversation", **_plain(_conversations(request).get_conversation(conversation_id))}
+    conversation = request.app.state.service.get_conversation(conversation_id)
+    return {"object": "conversation", **to_json(conversation)}
 
 
 @router.delete("/v1/conversations/{conversation_id}", dependencies=[WRITE])
 def delete_conversation(conversation_id: RowId, request: Request) -> dict:
-    _conversations(request).delete_conversation(conversation_id)
+    request.app.state.service.delete_conversation(conversation_id)
     return {"id": conversation_id, "object": "conversation", "deleted": True}

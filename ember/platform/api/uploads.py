@@ -6,7 +6,6 @@ points at the durable ingest job in SQL.
 
 from __future__ import annotations
 
-import re
 import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -14,7 +13,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ember.platform.errors import EmberError
-from ember.platform.ingest.pipeline import IngestOptions
 
 
 @dataclass
@@ -42,12 +40,6 @@ class UploadJob:
         }
 
 
-def safe_filename(name: str) -> str:
-    """The upload's base name with anything outside [A-Za-z0-9._-] replaced; never a path."""
-    base = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(name or "").name).lstrip(".")
-    return base or "upload.txt"
-
-
 class UploadJobs:
     def __init__(self, service) -> None:  # noqa: ANN001 - EmberService
         self.service = service
@@ -56,10 +48,7 @@ class UploadJobs:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ember-ingest")
 
     def submit(self, collection: str, filename: str, content: bytes) -> UploadJob:
-        folder = self.service.settings.home / "uploads" / safe_filename(collection)
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / safe_filename(filename)
-        path.write_bytes(content)
+        path = self.service.store_upload(collection, filename, content)
         job = UploadJob(uuid.uuid4().hex, collection, path.name)
         with self._lock:
             self.jobs[job.id] = job
@@ -73,7 +62,7 @@ class UploadJobs:
     def _run(self, job: UploadJob, path: Path) -> None:
         job.status = "running"
         try:
-            report = self.service.ingest(str(path), job.collection, IngestOptions(delete_missing=False))
+            report = self.service.ingest(str(path), job.collection)  # one file: nothing else can be removed
         except EmberError as exc:
             job.status, job.error = "failed", str(exc)
             return

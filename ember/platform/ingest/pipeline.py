@@ -13,11 +13,11 @@ import multiprocessing
 import os
 import socket
 import time
-from collections import Counter, deque
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -28,7 +28,6 @@ from ember.platform.ingest.chunker import Chunker
 from ember.platform.ingest.document import UnsupportedFile
 from ember.platform.ingest.loaders import loader_for
 from ember.platform.ingest.prepare import (
-    FileResult,
     PreparedFile,
     init_worker,
     prepare_file,
@@ -37,8 +36,7 @@ from ember.platform.ingest.prepare import (
 from ember.platform.ingest.sources import SourceSet
 from ember.platform.ingest.tokens import TokenCounter
 from ember.platform.tables import Chunk, Collection, Document, IngestFileResult, IngestJob, utcnow
-
-OUTCOMES = ("added", "updated", "unchanged", "removed", "failed", "skipped")
+from ember.platform.types import FileResult, IngestReport
 
 # Built once: composing SQL expressions per file is a measurable share of the store step.
 _DOCUMENT_BY_URI = select(Document).where(
@@ -73,31 +71,6 @@ class IngestOptions:
     chunk_overlap: int | None = None
     delete_missing: bool = True
     json_fields: Sequence[str] = ()
-
-
-@dataclass
-class IngestReport:
-    job_id: int
-    collection: str
-    results: list[FileResult] = field(default_factory=list)
-    seconds: float = 0.0
-
-    @property
-    def counts(self) -> dict[str, int]:
-        counted = Counter(r.outcome for r in self.results)
-        return {outcome: counted.get(outcome, 0) for outcome in OUTCOMES}
-
-    @property
-    def failed(self) -> list[FileResult]:
-        return [r for r in self.results if r.outcome == "failed"]
-
-    @property
-    def chunks_written(self) -> int:
-        return sum(r.chunks for r in self.results if r.outcome in ("added", "updated"))
-
-    @property
-    def bytes_read(self) -> int:
-        return sum(r.size_bytes for r in self.results if r.outcome in ("added", "updated", "unchanged"))
 
 
 def _pid_alive(pid: int) -> bool:

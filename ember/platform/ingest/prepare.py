@@ -17,15 +17,7 @@ from pathlib import Path
 from ember.platform.ingest.chunker import ChunkDraft, Chunker
 from ember.platform.ingest.document import LoaderError, UnsupportedFile
 from ember.platform.ingest.loaders import loader_for
-
-
-@dataclass(frozen=True)
-class FileResult:
-    source_uri: str
-    outcome: str
-    reason: str = ""
-    chunks: int = 0
-    size_bytes: int = 0
+from ember.platform.types import FileResult
 
 
 @dataclass(frozen=True)

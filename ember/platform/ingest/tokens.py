@@ -43,9 +43,9 @@ class TokenizerCounter:
 
     def count_tokens(self, text: str) -> int:
         if self._tokenizer is None:
-            from ember.llm.tokenizer import Tokenizer
+            from ember.llm.tokenizer.files import load_tokenizer_file
 
-            self._tokenizer = Tokenizer.from_file(self.path)
+            self._tokenizer = load_tokenizer_file(self.path)
         return self._tokenizer.count_tokens(text)
 
     def __getstate__(self) -> dict:
@@ -56,5 +56,13 @@ def token_counter_for(spec: str, models_dir: Path) -> TokenCounter:
     """``words`` (default), a tokenizer file, or an installed model name (its tokenizer is used)."""
     if spec in ("", "words"):
         return RegexTokenCounter()
-    installed = models_dir / spec / "tokenizer.json"
-    return TokenizerCounter(installed if installed.is_file() else Path(spec).expanduser())
+    path = Path(spec).expanduser()
+    if path.is_file():
+        return TokenizerCounter(path)
+    from ember.llm.imports.registry import resolve_model  # loads torch: only for model names
+    from ember.llm.inference.checkpoint import TOKENIZER_FILE
+
+    try:
+        return TokenizerCounter(resolve_model(spec, models_dir) / TOKENIZER_FILE)
+    except FileNotFoundError as error:
+        raise ValueError(f"chunk tokenizer {spec!r} is not a tokenizer file; {error}") from error

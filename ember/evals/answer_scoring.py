@@ -1,4 +1,4 @@
-"""Answer scoring for bench/answer: numeric match with tolerance, normalized containment for short answers."""
+"""Answer scoring: numeric match with tolerance, normalized containment for short answers."""
 
 from __future__ import annotations
 
