@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import statistics
 import time
 from pathlib import Path
@@ -51,12 +52,26 @@ async def search_latencies(http: httpx.AsyncClient, count: int, while_busy: asyn
     return latencies
 
 
-async def generate(http: httpx.AsyncClient, model: str, max_tokens: int) -> None:
-    body = {"model": model, "messages": STORY, "max_tokens": max_tokens, "stream": True, "temperature": 0}
+async def generate(http: httpx.AsyncClient, model: str, max_tokens: int) -> int:
+    """One streamed generation; its completion tokens (from the usage the server reports)."""
+    body = {
+        "model": model,
+        "messages": STORY,
+        "max_tokens": max_tokens,
+        "stream": True,
+        "temperature": 0,
+        "stream_options": {"include_usage": True},
+    }
+    tokens = 0
     async with http.stream("POST", "/v1/chat/completions", json=body) as response:
         response.raise_for_status()
-        async for _ in response.aiter_lines():
-            pass
+        async for line in response.aiter_lines():
+            if line.startswith("data: {"):
+                event = json.loads(line[6:])
+                if "error" in event:
+                    raise RuntimeError(f"generation failed: {event['error']}")
+                tokens = (event.get("usage") or {}).get("completion_tokens", tokens)
+    return tokens
 
 
 async def search_under_generation(url: str, key: str, model: str, generations: int) -> dict:
@@ -68,15 +83,18 @@ async def search_under_generation(url: str, key: str, model: str, generations: i
         busy_flag = asyncio.Event()
         busy_flag.set()
 
-        async def all_generations() -> None:
-            await asyncio.gather(*(generate(http, model, 256) for _ in range(generations)))
+        async def all_generations() -> int:
+            tokens = await asyncio.gather(*(generate(http, model, 256) for _ in range(generations)))
             busy_flag.clear()
+            return sum(tokens)
 
+        started = time.perf_counter()
         task = asyncio.create_task(all_generations())
         await asyncio.sleep(1.0)  # let the first generation start decoding
         busy = await search_latencies(http, 10_000, busy_flag)
-        await task
-    return {"idle": idle, "busy": busy}
+        tokens = await task
+        seconds = time.perf_counter() - started
+    return {"idle": idle, "busy": busy, "tokens": tokens, "seconds": seconds}
 
 
 async def rag_wall_times(url: str, key: str, concurrent: int) -> tuple[float, float]:
@@ -108,6 +126,9 @@ def main() -> None:
     parser.add_argument("--remote-latency", type=float, default=2.0, help="seconds per remote completion")
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/ember-bench-concurrency"))
     parser.add_argument("--port", type=int, default=8766)
+    parser.add_argument(
+        "--server-source", type=Path, help="run the servers from another checkout (A/B against a commit)"
+    )
     args = parser.parse_args()
     if not (args.model / "config.json").is_file():
         raise SystemExit(f"--model {args.model} is not an Ember checkpoint directory (no config.json)")
@@ -118,7 +139,7 @@ def main() -> None:
     url = f"http://127.0.0.1:{args.port}"
 
     console.print(f"search latency idle and during {args.generations} generations…")
-    server = start_server(server_env(service), args.port)
+    server = start_server(server_env(service), args.port, args.server_source)
     try:
         search = asyncio.run(search_under_generation(url, key, args.model.name, args.generations))
     finally:
@@ -128,7 +149,7 @@ def main() -> None:
     console.print(f"{args.rag_requests} RAG requests against a remote LLM ({args.remote_latency} s each)…")
     with serve_remote(args.remote_latency) as remote_url:
         env = server_env(service, EMBER_LLM_BASE_URL=remote_url, EMBER_LLM_MODEL="remote")
-        server = start_server(env, args.port)
+        server = start_server(env, args.port, args.server_source)
         try:
             single, together = asyncio.run(rag_wall_times(url, key, args.rag_requests))
         finally:
@@ -136,7 +157,8 @@ def main() -> None:
             server.wait(30)
 
     idle, busy = search["idle"], search["busy"]
-    table = Table(title=f"API concurrency · {report.chunks_written} chunks · model {args.model.name}")
+    server_code = f" · server from {args.server_source}" if args.server_source else ""
+    table = Table(title=f"API concurrency · {report.chunks_written} chunks · {args.model.name}{server_code}")
     for column in ("measure", "anchor", "under load", "ratio", "goal"):
         table.add_column(column, justify="left" if column == "measure" else "right")
     p50_idle, p50_busy = statistics.median(idle) * 1000, statistics.median(busy) * 1000
@@ -146,6 +168,13 @@ def main() -> None:
         f"{p50_busy:.0f} ms ({percentile(busy, 0.95) * 1000:.0f})",
         f"{p50_busy / p50_idle:.2f}×",
         "≤ 2×",
+    )
+    table.add_row(
+        f"  meanwhile: {search['tokens']} tokens generated in {search['seconds']:.0f} s",
+        "",
+        f"{search['tokens'] / search['seconds']:.1f} tok/s",
+        "",
+        "",
     )
     table.add_row(
         f"RAG wall time, 1 vs {args.rag_requests} concurrent (remote LLM)",

@@ -48,7 +48,8 @@ def server_env(service: EmberService, **extra: str) -> dict[str, str]:
     return env | extra
 
 
-def start_server(env: dict, port: int) -> subprocess.Popen:
+def start_server(env: dict, port: int, source: Path | None = None) -> subprocess.Popen:
+    """``ember serve``'s app in a uvicorn process; ``source``: run another checkout's code (an A/B)."""
     command = [
         sys.executable,
         "-m",
@@ -62,7 +63,9 @@ def start_server(env: dict, port: int) -> subprocess.Popen:
         "--log-level",
         "warning",
     ]
-    server = subprocess.Popen(command, env=env)
+    if source is not None:
+        env = env | {"PYTHONPATH": str(source.resolve())}
+    server = subprocess.Popen(command, env=env, cwd=source)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         try:
