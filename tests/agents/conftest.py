@@ -47,7 +47,7 @@ def facts_service(tmp_path_factory, smollm2_models_dir: Path) -> Iterator[EmberS
 
 @pytest.fixture(scope="session")
 def local_llm(facts_service: EmberService) -> EmberChatModel:
-    return EmberChatModel(backend=LocalBackend(facts_service.chat_model), sampling={"max_tokens": 48})
+    return EmberChatModel(backend=LocalBackend(facts_service.scheduler), sampling={"max_tokens": 48})
 
 
 @pytest.fixture(scope="session")
