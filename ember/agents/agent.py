@@ -2,10 +2,13 @@
 
     agent → tools → agent → ... → finish        (the model called tools, then answered)
     agent → fallback                            (no tool call at all: one retrieve → answer pass)
-    agent → repair → agent                      (a malformed tool call: one retry, then a clear failure)
+    agent → repair → agent                      (a malformed tool call: one retry, then the fallback)
     tools → conclude → finish                   (loop guard: step limit, a repeated call, token budget)
 
-Every tool step is recorded (thought, tool, arguments, observation, latency) and streamed as it happens.
+Every tool step is recorded (thought, tool, arguments, observation, latency) and streamed as it happens;
+the fallback's retrieval is recorded as a search step too. When the agent does not finish on its own,
+``GroundedAnswer.fallback_reason`` says why: "no_tool_call" or "malformed_tool_call" (path
+"agent_fallback"), or the loop guard's "max_steps", "repeated_call" or "token_budget" (path "agent").
 """
 
 from __future__ import annotations
@@ -22,10 +25,12 @@ from langgraph.graph import END, START, StateGraph
 
 from ember.agents.chat_model import EmberChatModel
 from ember.agents.citations import verify
-from ember.agents.prompts import AGENT_SYSTEM
+from ember.agents.prompts import AGENT_SYSTEM, render_passage
 from ember.agents.rag import RagGraph
+from ember.agents.repetition import cut_loop
 from ember.agents.tools import SCHEMAS, Toolbox, ToolError
 from ember.agents.types import AnswerEvent, GroundedAnswer, Step, add_usage
+from ember.retrieval.types import Hit
 
 OBSERVATION_CHARS = 2000  # what a step record keeps of a tool's output
 REPAIR_PROMPT = (
@@ -33,6 +38,11 @@ REPAIR_PROMPT = (
 )
 REPAIR_EXAMPLE = {"name": "search", "arguments": {"query": "..."}}
 CONCLUDE_PROMPT = "Stop using tools ({reason}). Answer the question now from the results above, citing [n]."
+FALLBACK_THOUGHTS = {
+    "no_tool_call": "The model called no tool: one search, then an answer from its passages.",
+    "malformed_tool_call": "The model's tool call stayed malformed after one repair: one search, then an "
+    "answer from its passages.",
+}
 
 
 @dataclass
@@ -44,6 +54,8 @@ class AgentConfig:
 
 class AgentState(TypedDict, total=False):
     question: str
+    query: str  # what the fallback searches: the question, or its stand-alone rewrite
+    history: list[BaseMessage]
     messages: list[BaseMessage]
     answer: GroundedAnswer
     repaired: bool
@@ -71,18 +83,24 @@ class AgentGraph:
         graph.add_edge("finish", END)
         self.graph = graph.compile()
 
-    def run(self, question: str, history: list[BaseMessage] | None = None) -> GroundedAnswer:
-        for event in self.stream(question, history):
+    def run(
+        self, question: str, history: list[BaseMessage] | None = None, query: str | None = None
+    ) -> GroundedAnswer:
+        for event in self.stream(question, history, query):
             if event.kind == "done":
                 return event.answer
         raise RuntimeError("the agent graph ended without an answer")
 
-    def stream(self, question: str, history: list[BaseMessage] | None = None) -> Iterator[AnswerEvent]:
+    def stream(
+        self, question: str, history: list[BaseMessage] | None = None, query: str | None = None
+    ) -> Iterator[AnswerEvent]:
         if not question.strip():
             raise ValueError("question must not be empty")
         messages = [SystemMessage(self._system()), *(history or []), HumanMessage(question)]
         state: AgentState = {
             "question": question,
+            "query": query or question,
+            "history": history or [],
             "messages": messages,
             "answer": GroundedAnswer("", path="agent"),
             "repaired": False,
@@ -121,14 +139,11 @@ class AgentGraph:
             return {"messages": messages, "route": "tools"}
         if message.invalid_tool_calls:
             if state["repaired"]:
-                error = message.invalid_tool_calls[0]["error"]
-                answer.text = (
-                    f"The model produced a malformed tool call again after one repair attempt: {error}"
-                )
-                answer.flags.append("failed:malformed_tool_call")
-                return {"messages": messages, "route": END}
+                answer.fallback_reason = "malformed_tool_call"
+                return {"messages": messages, "route": "fallback"}
             return {"messages": messages, "route": "repair"}
         if not answer.steps:
+            answer.fallback_reason = "no_tool_call"
             return {"messages": messages, "route": "fallback"}
         return {"messages": messages, "route": "finish"}
 
@@ -154,6 +169,7 @@ class AgentGraph:
                 skipped = request.tool_calls[number:]
                 messages += [ToolMessage(f"not run: {reason}", tool_call_id=c["id"]) for c in skipped]
                 answer.flags.append(f"loop_guard:{reason}")
+                answer.fallback_reason = reason
                 return {"messages": messages, "stop_reason": reason, "route": "conclude"}
             seen.append(key)
             start = time.perf_counter()
@@ -191,19 +207,45 @@ class AgentGraph:
 
     def _finish(self, state: AgentState) -> AgentState:
         answer, writer = state["answer"], get_stream_writer()
-        checked = verify(state["messages"][-1].text, self.toolbox.passages)
+        text, looped = cut_loop(state["messages"][-1].text)
+        checked = verify(text, self.toolbox.passages)
         answer.text, answer.citations = checked.text, checked.citations
-        answer.flags += checked.flags
+        answer.flags += checked.flags + (["repetition_stopped"] if looped else [])
         writer(AnswerEvent("token", text=answer.text))
         return {"answer": answer}
 
     def _fallback(self, state: AgentState) -> AgentState:
-        answer = state["answer"]
-        result = self.fallback.run(state["question"])
+        """One retrieve → answer pass, its search recorded as a step so the caller sees what was read."""
+        answer, writer = state["answer"], get_stream_writer()
+        steps = list(answer.steps)
+        thought = FALLBACK_THOUGHTS[answer.fallback_reason]
+
+        def recorded_search(query: str, k: int) -> list[Hit]:
+            start = time.perf_counter()
+            hits = self.fallback.search(query, k)
+            rendered = "\n".join(render_passage(n, h) for n, h in enumerate(hits, 1))
+            step = Step(
+                thought=thought,
+                tool="search",
+                arguments={"query": query, "k": k},
+                observation=(rendered or "no passages found")[:OBSERVATION_CHARS],
+                latency_ms=(time.perf_counter() - start) * 1e3,
+            )
+            steps.append(step)
+            writer(AnswerEvent("step", step=step))
+            return hits
+
+        rag = RagGraph(self.fallback.llm, recorded_search, self.fallback.config)
+        result = answer
+        for event in rag.stream(state["question"], state["query"], state["history"]):
+            if event.kind == "token":
+                writer(event)
+            elif event.kind == "done":
+                result = event.answer
         for name in ("prompt_tokens", "completion_tokens"):
             result.usage[name] += answer.usage[name]
         result.timings_ms["model"] = answer.timings_ms.get("model", 0.0)
-        result.flags.append("agent_fallback")
+        result.steps, result.fallback_reason = steps, answer.fallback_reason
+        result.flags = [*answer.flags, *result.flags, "agent_fallback"]
         result.path = "agent_fallback"
-        get_stream_writer()(AnswerEvent("token", text=result.text))
         return {"answer": result}

@@ -40,3 +40,14 @@ def render_passages(hits: list[Hit]) -> str:
 
 def rag_user_message(question: str, hits: list[Hit]) -> str:
     return f"{render_passages(hits)}\n\nQuestion: {question}\nAnswer with citations like [1]."
+
+
+REWRITE_SYSTEM = (
+    "You rewrite a follow-up question so that it can be understood without the conversation: replace "
+    "pronouns and fill in what is left out with the subject of the previous question. Reply with the "
+    "rewritten question only, on one line. Do not answer it."
+)
+
+
+def rewrite_user_message(previous_question: str, question: str) -> str:
+    return f"Previous question: {previous_question}\nFollow-up question: {question}\nRewritten question:"

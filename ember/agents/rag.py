@@ -24,10 +24,12 @@ from ember.agents.citations import verify
 from ember.agents.packing import edges_first, select_within_budget
 from ember.agents.prompts import RAG_SYSTEM, rag_user_message
 from ember.agents.relevance import RelevanceThreshold
+from ember.agents.repetition import loop_start
 from ember.agents.types import I_DONT_KNOW, AnswerEvent, GroundedAnswer, add_usage
 from ember.retrieval.types import Hit
 
 Search = Callable[[str, int], list[Hit]]
+LOOP_CHECK_CHARS = 32  # new text between two checks for a loop (a check reads the last 1000 characters)
 
 
 @dataclass
@@ -46,6 +48,7 @@ class RagState(TypedDict, total=False):
     hits: list[Hit]
     passages: list[Hit]  # in prompt order; citation [n] is passages[n - 1]
     draft: str
+    looped: bool  # the model fell into a loop: generation stopped and the loop was cut
     answer: GroundedAnswer
 
 
@@ -127,18 +130,33 @@ class RagGraph:
             select_within_budget(state["hits"], self.passage_budget(state), self.llm.backend.count_tokens)
         )
         message: AIMessage | None = None
-        for chunk in self.llm.stream(self._messages(state, passages), max_tokens=self.config.max_tokens):
+        messages, draft, checked, loop = self._messages(state, passages), "", 0, None
+        for chunk in self.llm.stream(messages, max_tokens=self.config.max_tokens):
             if chunk.content:
                 if "first_token" not in answer.timings_ms:
                     answer.timings_ms["first_token"] = (time.perf_counter() - start) * 1e3
                 writer(AnswerEvent("token", text=chunk.text))
+                draft += chunk.text
             message = chunk if message is None else message + chunk
+            if len(draft) - checked >= LOOP_CHECK_CHARS:
+                checked, loop = len(draft), loop_start(draft)
+                if loop is not None:
+                    break  # closing the stream stops the model
         answer.timings_ms["generate"] = (time.perf_counter() - start) * 1e3
-        add_usage(answer.usage, message.usage_metadata if message else None)
-        return {"passages": passages, "draft": message.text if message else "", "answer": answer}
+        if loop is not None:  # the usage report comes with the last chunk: count what was generated
+            count = self.llm.backend.count_tokens
+            answer.usage["prompt_tokens"] += sum(count(m.text) for m in messages)
+            answer.usage["completion_tokens"] += count(draft)
+            draft = draft[:loop].rstrip()
+        else:
+            add_usage(answer.usage, message.usage_metadata if message else None)
+            draft = message.text if message else ""
+        return {"passages": passages, "draft": draft, "answer": answer, "looped": loop is not None}
 
     def _verify(self, state: RagState) -> RagState:
         answer = state["answer"]
         checked = verify(state["draft"], state["passages"], repair=self.config.repair_citations)
         answer.text, answer.citations, answer.flags = checked.text, checked.citations, checked.flags
+        if state["looped"]:
+            answer.flags.append("repetition_stopped")
         return {"answer": answer}

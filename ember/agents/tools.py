@@ -8,6 +8,7 @@ passages from any step as [n] and the citations can be verified against what the
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -21,6 +22,8 @@ ListFn = Callable[[], list[dict]]  # → [{"name", "description", "documents"}]
 
 MAX_K = 10
 MAX_AROUND = 3
+MAX_ID = 2**63 - 1  # the largest SQL integer key: no chunk or document has a larger id
+_TARGET = re.compile(r"(chunk|document):([0-9]+)")  # ASCII digits only: int() refuses "²"
 
 SCHEMAS = [
     {
@@ -127,11 +130,15 @@ class Toolbox:
 
     def _read(self, arguments: dict) -> str:
         target = str(arguments.get("id", ""))
-        kind, _, number = target.partition(":")
-        if kind not in ("chunk", "document") or not number.isdigit():
+        matched = _TARGET.fullmatch(target)
+        if matched is None:
             raise ToolError(f"read: id must look like 'chunk:12' or 'document:3', got {target!r}")
+        kind, digits = matched.groups()
+        significant = digits.lstrip("0") or "0"  # int() refuses over 4,300 digits; no id has 20
+        if len(significant) > len(str(MAX_ID)) or int(significant) > MAX_ID:
+            raise ToolError(f"read: {kind} {significant} does not exist")
         around = _integer(arguments.get("around", 1), "read", "around", 0, MAX_AROUND)
-        return self._number(self.read_fn(kind, int(number), around))
+        return self._number(self.read_fn(kind, int(significant), around))
 
     def _calculator(self, arguments: dict) -> str:
         try:
@@ -146,6 +153,6 @@ class Toolbox:
 def _integer(value: object, tool: str, name: str, low: int, high: int) -> int:
     try:
         number = int(value)  # models often send numbers as strings
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, OverflowError) as exc:  # OverflowError: JSON's Infinity
         raise ToolError(f"{tool}: '{name}' must be an integer, got {value!r}") from exc
     return max(low, min(high, number))

@@ -33,11 +33,14 @@ class GroundedAnswer:
     citations: list[Citation] = field(default_factory=list)
     steps: list[Step] = field(default_factory=list)
     # e.g. "no_relevant_passages", "no_citations", "invalid_citations", "citations_repaired",
-    # "agent_fallback", "loop_guard:<reason>", "malformed_tool_call"
+    # "agent_fallback", "loop_guard:<reason>", "malformed_tool_call_repaired", "repetition_stopped"
     flags: list[str] = field(default_factory=list)
     usage: dict[str, int] = field(default_factory=lambda: {"prompt_tokens": 0, "completion_tokens": 0})
     timings_ms: dict[str, float] = field(default_factory=dict)
     path: str = "rag"  # "rag", "agent" (tools were called) or "agent_fallback"
+    # Why the agent did not finish on its own: "no_tool_call", "malformed_tool_call" (path "agent_fallback"),
+    # or a loop guard's "max_steps", "repeated_call", "token_budget" (path "agent"); "" when it did.
+    fallback_reason: str = ""
 
 
 @dataclass

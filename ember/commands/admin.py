@@ -1,28 +1,12 @@
-"""`ember config show` and `ember db upgrade|status`."""
+"""`ember db upgrade|status`."""
 
 from __future__ import annotations
 
 import typer
-from rich.table import Table
 
 from ember.commands.common import console, service, user_errors
 
-config_app = typer.Typer(no_args_is_help=True, help="Inspect Ember's settings.")
 db_app = typer.Typer(no_args_is_help=True, help="Manage the database schema.")
-
-
-@config_app.command("show")
-def config_show() -> None:
-    """Effective settings and where each value came from (env, file or default)."""
-    from ember.platform.settings import Settings, describe_sources
-
-    with user_errors():
-        settings = Settings()
-        rows = describe_sources(settings)
-    table = Table("setting", "value", "source")
-    for name, value, source in rows:
-        table.add_row(name, str(value), source)
-    console.print(table)
 
 
 @db_app.command("upgrade")

@@ -1,15 +1,22 @@
-"""`ember ask "question" -c NAME [--agent] [--show-steps]`: a grounded answer with citations."""
+"""`ember ask "question" -c NAME [--agent] [--show-steps]`: a grounded answer with citations.
+
+The answer prints once: on a terminal it streams and is then redrawn with its checked citations;
+piped, only the final text is written.
+"""
 
 from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
 import typer
+from rich.live import Live
 from rich.markup import escape
+from rich.text import Text
 
 from ember.commands.common import console, err_console, service, user_errors
-from ember.platform.types import Step
+from ember.platform.types import Answer, Step
 
 
 def _print_step(step: Step) -> None:
@@ -19,6 +26,17 @@ def _print_step(step: Step) -> None:
         console.print(f"  [dim]thought:[/dim] {escape(step.thought[:200])}")
     observation = " ".join(step.observation.split())
     console.print(f"  [dim]{escape(observation[:240])}{'…' if len(observation) > 240 else ''}[/dim]")
+
+
+def _print_notes(answer: Answer) -> None:
+    """Why an agent answer fell back to one search, then the answer's other flags."""
+    notes = [flag for flag in answer.flags if flag != "agent_fallback"]
+    if answer.path == "agent_fallback":
+        why = ", ".join(flag.replace("_", " ") for flag in notes) or "the model called no tool"
+        err_console.print(f"[yellow]agent fell back to one search and answer:[/yellow] {escape(why)}")
+        return
+    for flag in notes:
+        err_console.print(f"[yellow]note:[/yellow] {escape(flag.replace('_', ' '))}")
 
 
 def ask(
@@ -32,9 +50,16 @@ def ask(
     max_tokens: int = typer.Option(200, "--max-tokens", min=1, help="Answer length limit in tokens."),
 ) -> None:
     """Answer from a collection's documents with numbered citations; the turn is stored as a conversation."""
-    streamed, answer, started = [], None, time.perf_counter()
+    svc = service()
+    model = Path(svc.settings.llm_model).name
+    answer = None
     with user_errors():
-        events = service().ask_stream(
+        svc.collection_id(collection)  # a missing collection fails before the model loads
+        loading = time.perf_counter()
+        with err_console.status(f"loading {model}…") as status:
+            svc.warm_up(lambda line: status.update(line))
+        loaded_s, started = time.perf_counter() - loading, time.perf_counter()
+        events = svc.ask_stream(
             question,
             collection,
             agent,
@@ -42,31 +67,32 @@ def ask(
             show_steps=show_steps,
             max_tokens=max_tokens,
         )
-        for event in events:
-            if event.kind == "token" and not agent:
-                streamed.append(event.text)
-                console.print(escape(event.text), end="", soft_wrap=True)
-            elif event.kind == "step":
-                _print_step(event.step)
-            elif event.kind == "done":
-                answer = event.answer
+        streamed = Text()
+        with Live(streamed, console=console, auto_refresh=False, vertical_overflow="visible") as live:
+            for event in events:
+                if event.kind == "token" and not agent:
+                    streamed.append(event.text)
+                    live.refresh()
+                elif event.kind == "step":
+                    _print_step(event.step)
+                elif event.kind == "done":
+                    answer = event.answer
+                    live.update(Text(answer.text), refresh=True)  # with its citations checked
+        if not console.is_terminal:
+            console.line()  # Live ends its last line only on a terminal
     if answer is None:
         raise typer.Exit(1)
-    if "".join(streamed).strip() != answer.text:  # the agent's answer, or one whose citations were repaired
-        if streamed:
-            console.print()
-        console.print(escape(answer.text), end="", soft_wrap=True)
-    console.print()
     for citation in answer.citations:
         where = f" · {citation.location}" if citation.location else ""
         console.print(
             f"[bold][{citation.n}][/bold] {escape(citation.title)}{escape(where)} "
             f"(chunk {citation.chunk_id}): [dim]“{escape(citation.quote)}”[/dim]"
         )
-    for flag in answer.flags:
-        err_console.print(f"[yellow]note:[/yellow] {flag.replace('_', ' ')}")
-    seconds = round(time.perf_counter() - started, 1)
+    _print_notes(answer)
+    seconds = time.perf_counter() - started
     tokens = answer.usage["completion_tokens"]
     err_console.print(
-        f"[dim]conversation {answer.conversation_id} · {answer.path} · {tokens} tokens · {seconds} s[/dim]"
+        f"[dim]{escape(model)} (loaded in {loaded_s:.1f} s) · conversation {answer.conversation_id} · "
+        f"{answer.path} · {tokens} tokens · {seconds:.1f} s[/dim]",
+        soft_wrap=True,
     )

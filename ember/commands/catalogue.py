@@ -35,7 +35,8 @@ def ingest(
         TextColumn("[bold]ingest[/bold]"),
         BarColumn(),
         MofNCompleteColumn(),
-        TextColumn("files · {task.fields[chunks]} chunks · {task.fields[rate]}"),
+        TextColumn("files · {task.fields[chunks]} chunks · {task.fields[indexed]} indexed"),
+        TextColumn("· {task.fields[rate]}"),
         TimeElapsedColumn(),
         console=err_console,
         transient=True,
@@ -44,7 +45,7 @@ def ingest(
     totals = {"chunks": 0, "bytes": 0}
 
     def on_start(files: int) -> None:
-        progress.add_task("ingest", total=files, chunks=0, rate="")
+        progress.add_task("ingest", total=files, chunks=0, indexed=0, rate="")
 
     def on_file(result) -> None:  # noqa: ANN001
         totals["chunks"] += result.chunks if result.outcome in ("added", "updated") else 0
@@ -55,8 +56,12 @@ def ingest(
             progress.task_ids[0], advance=advance, chunks=totals["chunks"], rate=f"{rate:.1f} MB/s"
         )
 
+    def on_indexed(chunks: int) -> None:
+        task = progress.tasks[0]
+        progress.update(task.id, indexed=task.fields["indexed"] + chunks)
+
     with user_errors(), progress:
-        report = service().ingest(path, collection, options, glob, on_file, on_start)
+        report = service().ingest(path, collection, options, glob, on_file, on_start, on_indexed)
 
     table = Table(title=f"Ingested into '{report.collection}' (job {report.job_id}) in {report.seconds:.2f}s")
     for outcome in report.counts:
@@ -64,6 +69,11 @@ def ingest(
     table.add_column("chunks written", justify="right")
     table.add_row(*(str(n) for n in report.counts.values()), str(report.chunks_written))
     console.print(table)
+    if repair := report.index_repair:
+        console.print(
+            f"index repaired: {len(repair.missing)} committed chunks an interrupted run had left out of the "
+            f"search index were indexed, {len(repair.stale)} stale ones removed"
+        )
     for result in report.results:
         if result.outcome in ("failed", "skipped"):
             style = "red" if result.outcome == "failed" else "yellow"

@@ -1,4 +1,4 @@
-"""`ember models pull|import|quantize|list|show`: install and inspect local LLM checkpoints."""
+"""`ember models pull|import|quantize|export|list|show`: install and inspect local LLM checkpoints."""
 
 from __future__ import annotations
 
@@ -76,26 +76,58 @@ def quantize(
     console.print(f"installed [bold]{path.name}[/bold] at {path}")
 
 
+@app.command()
+def export(
+    name: Annotated[str, typer.Argument(help="An installed model name or checkpoint path.")],
+    gguf: Annotated[Path, typer.Option(help="The GGUF file to write (runs in llama.cpp, Ollama).")],
+    gguf_type: Annotated[str, typer.Option("--type", help="f16, q8_0, q4_0 or q4_1.")] = "f16",
+) -> None:
+    """Write a model as a GGUF file (int8/int4 models are dequantized first)."""
+    from ember.llm.imports.gguf_export import export_gguf
+    from ember.llm.imports.registry import resolve_model
+
+    with console.status(f"exporting {name} to {gguf}"):
+        try:
+            path = export_gguf(resolve_model(name, _models_dir()), gguf, gguf_type)
+        except (ValueError, FileNotFoundError) as error:
+            raise _fail(error) from error
+    console.print(f"wrote [bold]{path}[/bold] ({path.stat().st_size / 1e6:.0f} MB, {gguf_type})")
+
+
 @app.command("list")
 def list_(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
-    """List installed models."""
-    from ember.llm.imports.registry import list_models
+    """List installed models; the one every command uses (llm_model) is marked default."""
+    from ember.llm.imports.registry import list_models, resolve_model
+    from ember.platform.settings import get_settings
 
-    rows = list_models(_models_dir())
+    settings = get_settings()
+    try:
+        default = resolve_model(settings.llm_model, settings.models_dir).resolve()
+    except FileNotFoundError:
+        default = None
+    rows = [
+        {**row, "default": Path(row["path"]).resolve() == default} for row in list_models(settings.models_dir)
+    ]
     if as_json:
-        console.print_json(json.dumps(rows))
+        typer.echo(json.dumps(rows))
         return
-    table = Table("name", "quantization", "layers", "d_model", "size (MB)")
+    table = Table("name", "default", "quantization", "layers", "d_model", "size (MB)")
     for row in rows:
         cfg = row["config"]
         table.add_row(
             row["name"],
+            "*" if row["default"] else "",
             row["quantization"],
             str(cfg["n_layers"]),
             str(cfg["d_model"]),
             f"{row['bytes'] / 1e6:.0f}",
         )
     console.print(table)
+    if default is None:
+        console.print(
+            f"[yellow]the default model {settings.llm_model!r} (llm_model) is not installed:[/yellow] "
+            f"`ember models pull {settings.llm_model}` or `ember config set llm_model NAME`"
+        )
 
 
 @app.command()

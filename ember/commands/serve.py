@@ -30,10 +30,11 @@ def serve(
     """OpenAI-compatible chat, embeddings and models, plus collections, uploads and search."""
     import uvicorn
 
-    from ember.platform.api.app import AUTH_ENV
+    from ember.platform.api.app import AUTH_ENV, BIND_HOST_ENV
 
     required = auth if auth is not None else not is_loopback(host)
     os.environ[AUTH_ENV] = "1" if required else "0"
+    os.environ[BIND_HOST_ENV] = host  # the workers answer requests addressed to it
     state = (
         "on: send 'Authorization: Bearer <key>' (create one with `ember keys create`)" if required else "off"
     )

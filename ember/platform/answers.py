@@ -17,7 +17,7 @@ from ember.agents.agent import AgentConfig, AgentGraph
 from ember.agents.backends import ChatBackend
 from ember.agents.chat_model import EmberChatModel
 from ember.agents.rag import RagConfig, RagGraph
-from ember.agents.rewrite import standalone_query
+from ember.agents.rewrite import Grounding, standalone_query
 from ember.agents.tools import ReadFn, SearchFn, Toolbox, ToolError
 from ember.agents.types import AnswerEvent, GroundedAnswer
 from ember.llm.inference.sampling import SamplingParams
@@ -28,6 +28,7 @@ from ember.retrieval.types import Hit
 
 HISTORY_TURNS = 1  # earlier question/answer pairs shown to the model (small models drift with more)
 DEFAULT_MAX_TOKENS = 200
+GROUNDING_K = 10  # hits looked at for a text's best dense similarity
 
 T = TypeVar("T")
 
@@ -54,6 +55,11 @@ def as_tool(call: Callable[..., T], tool: str) -> Callable[..., T]:
     return tool_call
 
 
+def best_dense_score(hits: Sequence[Hit]) -> float:
+    """The best dense (cosine) similarity among ``hits``: how close the closest passage is (0 if none)."""
+    return max((h.stages["dense"].score for h in hits if "dense" in h.stages), default=0.0)
+
+
 def _history(records: list[MessageRecord]) -> list[BaseMessage]:
     return [HumanMessage(r.content) if r.role == "user" else AIMessage(r.content) for r in records]
 
@@ -67,9 +73,11 @@ class Answerer:
         collection_id: Callable[[str], int],  # NotFoundError for a collection that does not exist
         llm: ChatBackend,
         conversations: ConversationStore,
+        rewrite_with_llm: bool = False,  # the LLM rewrites follow-ups well (a remote or an aligned model)
     ) -> None:
         self.search, self.read, self.list_collections = search, read, list_collections
         self.collection_id, self.llm, self.conversations = collection_id, llm, conversations
+        self.rewrite_with_llm = rewrite_with_llm
 
     def _collections(self) -> list[dict]:
         return [
@@ -86,6 +94,9 @@ class Answerer:
             return self.search(query, names, k)
 
         return as_tool(search, "search")
+
+    def _grounding(self, collection: str) -> Grounding:
+        return lambda text: best_dense_score(self.search(text, [collection], GROUNDING_K))
 
     def stream(
         self,
@@ -105,7 +116,8 @@ class Answerer:
         else:
             previous = self.conversations.last_query(conversation_id)
             history = _history(self.conversations.recent(conversation_id, HISTORY_TURNS))
-        query = standalone_query(question, previous)
+        rewriter = self.llm if self.rewrite_with_llm else None
+        query = standalone_query(question, previous, self._grounding(collection), rewriter)
         self.conversations.add(conversation_id, "user", question, rewritten_query=query)
 
         llm = EmberChatModel(backend=self.llm, sampling=sampling)
@@ -114,7 +126,7 @@ class Answerer:
         if agent:
             toolbox = Toolbox(search, as_tool(self.read, "read"), self._collections, [collection])
             events = AgentGraph(llm, toolbox, rag, AgentConfig(max_tokens=max_tokens)).stream(
-                question, history
+                question, history, query
             )
         else:
             events = rag.stream(question, query, history)
@@ -130,6 +142,7 @@ class Answerer:
             "usage": result.usage,
             "timings_ms": result.timings_ms,
             "path": result.path,
+            "fallback_reason": result.fallback_reason,
         }
         message_id = self.conversations.add(
             conversation_id,
@@ -150,4 +163,5 @@ class Answerer:
             message_id,
             result.path,
             query,
+            result.fallback_reason,
         )

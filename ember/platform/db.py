@@ -8,8 +8,10 @@ from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from ember.platform.errors import DatabaseUnavailable
 from ember.platform.migrate import upgrade_to_head
 
 
@@ -50,8 +52,16 @@ class Database:
     def __init__(self, url: str, busy_timeout_ms: int = 30_000, upgrade: bool = True) -> None:
         self.url = normalize_url(url)
         self.engine = make_engine(self.url, busy_timeout_ms)
-        if upgrade:
-            upgrade_to_head(self.engine)
+        try:
+            if upgrade:
+                upgrade_to_head(self.engine)
+            else:
+                self.engine.connect().close()
+        except OperationalError as exc:  # unreachable: one line for the user, not the driver's traceback
+            self.engine.dispose()
+            shown = self.engine.url.render_as_string(hide_password=True)
+            cause = " ".join(str(exc.orig or exc).split())
+            raise DatabaseUnavailable(f"cannot open the database {shown}: {cause}") from exc
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     @contextmanager

@@ -15,3 +15,7 @@ class ConflictError(EmberError):
 
 class InvalidInputError(EmberError):
     pass
+
+
+class DatabaseUnavailable(EmberError):
+    """The database cannot be reached or opened: a server that is down, a wrong URL or password."""

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import ExitStack
 from functools import cached_property, partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
 
-from ember.platform import api_keys
+from ember.platform import api_keys, ingest_jobs
 from ember.platform.chunks import read_chunks
 from ember.platform.conversations import ConversationStore
 from ember.platform.db import Database
@@ -41,6 +42,7 @@ from ember.platform.types import (
     LLMQueueStats,
     RerankerOptions,
     TrainedReranker,
+    UploadJobStatus,
 )
 
 if TYPE_CHECKING:  # heavy imports (torch, FAISS) stay out of `ember --help`
@@ -52,6 +54,32 @@ if TYPE_CHECKING:  # heavy imports (torch, FAISS) stay out of `ember --help`
     from ember.retrieval.retriever import Retriever, SearchResult
     from ember.retrieval.store import IndexStore
     from ember.retrieval.types import Hit
+
+
+def _collection_name_problem(name: str) -> str | None:
+    """What is wrong with a collection name, by the index store's rule (the name is its folder's), or None."""
+    from ember.retrieval.store import InvalidCollectionName, check_collection_name
+
+    try:
+        check_collection_name(name)
+    except InvalidCollectionName as exc:
+        return str(exc)
+    return None
+
+
+def _valid_collection_name(name: str) -> str:
+    """The name without surrounding spaces; InvalidInputError before anything is written if it is unusable."""
+    name = name.strip()
+    if problem := _collection_name_problem(name):
+        raise InvalidInputError(problem)
+    return name
+
+
+def _indexable(name: str) -> str:
+    """A stored collection's name, checked before its index is touched (names were not always checked)."""
+    if problem := _collection_name_problem(name):
+        raise InvalidInputError(f"{problem}; rename the collection to give it a search index")
+    return name
 
 
 class EmberService:
@@ -95,9 +123,14 @@ class EmberService:
         pattern: str | None = None,
         on_file: Callable[[FileResult], None] | None = None,
         on_start: Callable[[int], None] | None = None,
+        on_indexed: Callable[[int], None] | None = None,
     ) -> IngestReport:
-        if not collection.strip():
-            raise InvalidInputError("collection name must not be empty")
+        """on_start gets the file count, on_file each file's result as it commits, on_indexed the chunks
+        each embedding batch added to the index. Runs into one collection, from any process, take
+        turns; a run first repairs what an interrupted one left out of the index (report.index_repair)."""
+        from ember.retrieval.collection_index import IndexModelMismatch
+
+        collection = _valid_collection_name(collection)
         try:
             sources = resolve_sources(path, pattern)
         except SourceError as exc:
@@ -114,9 +147,12 @@ class EmberService:
             self.settings.ingest_workers,
         )
         try:
-            return run.run(collection.strip(), sources, options or IngestOptions(), on_file)
+            with self.index_store.writer(collection):
+                return run.run(collection, sources, options or IngestOptions(), on_file, on_indexed)
         except ValueError as exc:  # chunking parameters rejected before anything was stored
             raise InvalidInputError(str(exc)) from exc
+        except IndexModelMismatch as exc:  # found before any file is stored; the message says what to run
+            raise ConflictError(str(exc)) from exc
 
     # --- collections -----------------------------------------------------------------------------
     def _collection(self, session, name: str) -> Collection:  # noqa: ANN001
@@ -161,20 +197,30 @@ class EmberService:
                 created_at=collection.created_at,
             )
 
+    def _writers(self, *names: str) -> ExitStack:
+        """The writer locks of these collections (those with usable names), taken in a fixed order."""
+        stack = ExitStack()
+        for name in sorted({n for n in names if _collection_name_problem(n) is None}):
+            stack.enter_context(self.index_store.writer(name))
+        return stack
+
     def delete_collection(self, name: str) -> None:
-        with self.db.session() as session:
-            session.delete(self._collection(session, name))
-        self.index_store.drop(name)
+        with self._writers(name):  # not under a running ingest's feet
+            with self.db.session() as session:
+                session.delete(self._collection(session, name))
+            if _collection_name_problem(name) is None:  # a name stored before names were checked: no index
+                self.index_store.drop(name)
 
     def rename_collection(self, old: str, new: str) -> None:
-        new = new.strip()
-        if not new:
-            raise InvalidInputError("the new collection name must not be empty")
-        with self.db.session() as session:
+        new = _valid_collection_name(new)
+        with self._writers(old, new), self.db.session() as session:
             if session.scalar(select(Collection.id).where(Collection.name == new)) is not None:
                 raise ConflictError(f"collection '{new}' already exists")
             self._collection(session, old).name = new
-            self.index_store.rename(old, new)  # inside the transaction: a failed move rolls the rename back
+            # Inside the transaction: a failed move rolls the rename back. A name stored before names
+            # were checked has no index to move.
+            if _collection_name_problem(old) is None:
+                self.index_store.rename(old, new)
 
     # --- documents -------------------------------------------------------------------------------
     def list_documents(self, collection: str) -> list[DocumentSummary]:
@@ -245,6 +291,11 @@ class EmberService:
         from ember.retrieval.collection_index import IndexModelMismatch
 
         try:
+            if self.settings.sync_indexes:
+                from ember.platform import index_sync
+
+                for name in collections:  # one SELECT and one stat each, unless the index lags SQL
+                    index_sync.catch_up(self.db, self.index_store, name)
             return self.retriever.run(query, list(collections), k, filters, mode)
         except ValueError as exc:
             raise InvalidInputError(str(exc)) from exc
@@ -283,6 +334,20 @@ class EmberService:
         model = ChatModel.load(self.model_path(), compile_decode=self.settings.llm_compile or None)
         return LLMScheduler(model)
 
+    def load_search_models(self) -> None:
+        """Load the embedding model and the reranker now, so no search's timing includes loading them."""
+        self.embedder  # noqa: B018 - cached, and shared with the collection indexes
+        self.retriever  # noqa: B018 - loads the reranker when one is configured
+
+    def warm_up(self, progress: Callable[[str], None] | None = None) -> None:
+        """Load the search models and the LLM (a chat's or a server's start), so the first question
+        waits only for its answer; ``progress`` gets a line as each stage begins."""
+        report = progress or (lambda _line: None)
+        report("loading search models…")
+        self.load_search_models()
+        report(f"loading model {Path(self.settings.llm_model).name}…")
+        self.llm  # noqa: B018 - made once, under its lock: a question asked meanwhile waits for it
+
     def llm_queue(self) -> LLMQueueStats:
         """Requests waiting for, running on, and cancelled by the local model (zeros until it loads)."""
         scheduler = self.__dict__.get("scheduler")
@@ -300,9 +365,7 @@ class EmberService:
 
     # --- collections, keys, jobs and models for the API and the TUI (issue 7) --------------------
     def create_collection(self, name: str, description: str = "") -> CollectionSummary:
-        name = name.strip()
-        if not name:
-            raise InvalidInputError("collection name must not be empty")
+        name = _valid_collection_name(name)
         with self.db.session() as session:
             if session.scalar(select(Collection.id).where(Collection.name == name)) is not None:
                 raise ConflictError(f"collection '{name}' already exists")
@@ -420,6 +483,7 @@ class EmberService:
             self.collection_id,
             self.llm,
             ConversationStore(self.db),
+            rewrite_with_llm=bool(self.settings.llm_base_url) or self.settings.llm_aligned,
         )
         yield from answerer.stream(
             question, collection, collection_id, agent, conversation_id, show_steps, **sampling
@@ -448,7 +512,7 @@ class EmberService:
         """Re-embed and re-index a collection from SQL; on_start gets the chunk total, on_batch each batch."""
         from ember.platform import index_sync
 
-        index = index_sync.rebuild(self.db, self.index_store, collection, on_start, on_batch)
+        index = index_sync.rebuild(self.db, self.index_store, _indexable(collection), on_start, on_batch)
         return IndexRebuild(collection, len(index), index.embedding_model, index.dense.kind)
 
     def check_indexes(self, collections: Sequence[str] = ()) -> IndexCheck:
@@ -459,15 +523,15 @@ class EmberService:
         if not names:
             with self.db.session() as session:
                 names = list(session.scalars(select(Collection.name).order_by(Collection.name)))
-        drifts = [index_sync.check(self.db, self.index_store, name) for name in names]
+        drifts = [index_sync.check(self.db, self.index_store, _indexable(name)) for name in names]
         orphans = [] if collections else index_sync.orphaned_indexes(self.db, self.index_store)
         return IndexCheck(drifts, orphans)
 
     def repair_index(self, drift: IndexDrift, on_batch: Callable[[int], None] | None = None) -> None:
-        """Index the missing chunks and drop the stale ones that a check found."""
+        """Index the missing chunks and drop the stale ones: those the check found, and any since."""
         from ember.platform import index_sync
 
-        index_sync.repair(self.db, self.index_store, drift, on_batch)
+        index_sync.repair(self.db, self.index_store, _indexable(drift.collection), on_batch)
 
     def remove_orphaned_index(self, name: str) -> None:
         """Delete an index folder whose collection no longer exists."""
@@ -542,9 +606,31 @@ class EmberService:
         (output / "ember_training_report.json").write_text(json.dumps(asdict(report), indent=1))
         return TrainedReranker(output, report)
 
-    def store_upload(self, collection: str, filename: str, content: bytes) -> Path:
-        """Save an uploaded file under $EMBER_HOME/uploads/<collection>/ for ingestion; returns its path."""
+    def store_upload(self, collection: str, filename: str, content: bytes) -> UploadJobStatus:
+        """Save an uploaded file under $EMBER_HOME/uploads/<collection>/ and queue its ingest job;
+        ``ingest_upload`` runs the job."""
         from ember.platform.upload_files import save_upload
 
-        self.get_collection(collection)
-        return save_upload(self.settings.home / "uploads", collection, filename, content)
+        collection_id = self.collection_id(collection)
+        path = save_upload(self.settings.home / "uploads", collection, filename, content)
+        return ingest_jobs.queue_upload(self.db, collection_id, filename, path)
+
+    def ingest_upload(self, job_id: int) -> UploadJobStatus:
+        """Ingest a queued upload, recording its progress and outcome on the job."""
+        collection, path = ingest_jobs.start_upload(self.db, job_id)
+        try:
+            report = self.ingest(str(path), collection)  # one file: nothing else can be removed
+        except Exception as exc:  # noqa: BLE001 - recorded on the job, which is what the client polls
+            reason = str(exc) if isinstance(exc, EmberError) else f"{type(exc).__name__}: {exc}"
+            ingest_jobs.finish_upload(self.db, job_id, None, [FileResult(path.as_uri(), "failed", reason)])
+        else:
+            ingest_jobs.finish_upload(self.db, job_id, report.job_id, report.results)
+        return self.get_upload_job(job_id)
+
+    def get_upload_job(self, job_id: int) -> UploadJobStatus:
+        return ingest_jobs.get_upload_job(self.db, job_id)
+
+    def claim_orphaned_uploads(self) -> list[int]:
+        """The ids of upload jobs whose process stopped before they finished, now queued for this one;
+        run each with ``ingest_upload``."""
+        return ingest_jobs.claim_orphaned_uploads(self.db)

@@ -7,14 +7,16 @@ then the defaults below. ``describe_sources`` tells where each effective value c
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import Field, field_validator
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
@@ -62,6 +64,11 @@ class Settings(BaseSettings):
     )
     llm_base_url: str = Field(default="", description="OpenAI-compatible endpoint; empty: the local engine")
     llm_api_key: str = Field(default="", description="API key for llm_base_url")
+    llm_aligned: bool = Field(
+        default=False,
+        description="the local model follows instructions well enough to rewrite follow-up questions "
+        "(a remote llm_base_url model always does)",
+    )
     sync_indexes: bool = Field(
         default=True, description="embed and index chunks as they are ingested (off: SQL only, rebuild later)"
     )
@@ -76,6 +83,24 @@ class Settings(BaseSettings):
     api_max_tokens: int = Field(default=1024, gt=0, description="cap on max_tokens per API request")
     api_concurrency_per_key: int = Field(default=32, gt=0, description="requests in flight per API key")
     api_timeout_s: float = Field(default=300.0, gt=0, description="a generation running longer is cancelled")
+    api_allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Host names the API answers besides loopback and its bind address ('*': any); "
+        "others get 421, which stops DNS rebinding",
+    )
+    api_allowed_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="browser origins (https://app.example) allowed to call the API, with CORS; "
+        "requests from other origins get 403",
+    )
+
+    @field_validator("api_allowed_hosts", "api_allowed_origins", mode="before")
+    @classmethod
+    def _split_commas(cls, value: Any) -> Any:
+        # An environment variable holds a comma-separated list; the TOML file holds a real one.
+        return (
+            [item.strip() for item in value.split(",") if item.strip()] if isinstance(value, str) else value
+        )
 
     @field_validator("home", mode="after")
     @classmethod
@@ -136,8 +161,19 @@ def read_config_file() -> dict[str, Any]:
         raise ValueError(f"config file {path} is not valid TOML: {exc}") from exc
 
 
+SECRET_SETTINGS = frozenset({"llm_api_key"})
+_URL_PASSWORD = re.compile(r"^([\w+.-]+://[^:/@]*):[^/]*@")  # scheme://user:PASSWORD@host...
+
+
+def _shown(name: str, value: Any) -> Any:
+    """A value fit to print: a secret setting as '***', and the password of any URL hidden."""
+    if name in SECRET_SETTINGS:
+        return "***" if value else value
+    return _URL_PASSWORD.sub(r"\1:***@", value) if isinstance(value, str) else value
+
+
 def describe_sources(settings: Settings) -> list[tuple[str, Any, str]]:
-    """(name, effective value, where it came from) for every setting."""
+    """(name, effective value with secrets masked, where it came from) for every setting."""
     from_file = read_config_file()
     rows = []
     for name in Settings.model_fields:
@@ -148,8 +184,10 @@ def describe_sources(settings: Settings) -> list[tuple[str, Any, str]]:
             source = f"file {config_file_path()}"
         else:
             source = "default"
-        rows.append((name, getattr(settings, name), source))
-    rows.append(("database_url (effective)", settings.effective_database_url, "derived"))
+        rows.append((name, _shown(name, getattr(settings, name)), source))
+    rows.append(
+        ("database_url (effective)", _shown("database_url", settings.effective_database_url), "derived")
+    )
     return rows
 
 

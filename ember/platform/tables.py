@@ -30,6 +30,9 @@ class Collection(Base):
     description: Mapped[str] = mapped_column(Text, default="")
     chunk_size: Mapped[int | None] = mapped_column(Integer)
     chunk_overlap: Mapped[int | None] = mapped_column(Integer)
+    # Bumped in the same transaction as every change to the collection's chunks; each saved index
+    # generation records the revision it reflects, so a lagging index is found in one comparison.
+    content_revision: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

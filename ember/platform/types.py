@@ -32,6 +32,9 @@ class Answer:
     message_id: int
     path: str  # "rag", "agent" or "agent_fallback"
     query: str  # what was searched: the question, or its stand-alone rewrite
+    # Why the agent did not finish on its own: "no_tool_call", "malformed_tool_call" (path "agent_fallback"),
+    # or a loop guard's "max_steps", "repeated_call", "token_budget" (path "agent"); "" otherwise.
+    fallback_reason: str = ""
 
 
 @dataclass(frozen=True)
@@ -114,6 +117,7 @@ class IngestReport:
     collection: str
     results: list[FileResult] = field(default_factory=list)
     seconds: float = 0.0
+    index_repair: IndexDrift | None = None  # what an interrupted run had left out of the index, now fixed
 
     @property
     def counts(self) -> dict[str, int]:
@@ -127,6 +131,20 @@ class IngestReport:
     @property
     def chunks_written(self) -> int:
         return sum(r.chunks for r in self.results if r.outcome in ("added", "updated"))
+
+
+@dataclass(frozen=True)
+class UploadJobStatus:
+    """An API upload's ingest job: a row in ingest_jobs, so every API worker can report it."""
+
+    id: int
+    collection: str
+    filename: str  # as uploaded
+    status: str  # queued | running | completed | failed | interrupted
+    error: str | None
+    ingest_job_id: int | None  # the ingest run that took the file
+    counts: dict
+    chunks_written: int
 
 
 @dataclass(frozen=True)

@@ -2,18 +2,23 @@
 
 Layout under ``EMBER_HOME/indexes/<collection>/``::
 
-    manifest.json        model name, dim, tokenizer, chunk ids, versions, and which generation is live
-    gen-000007/          bm25.npz, dense.faiss, records.jsonl
+    manifest.json                 model name, dim, tokenizer, chunk ids, versions, the SQL content
+                                  revision the index reflects, and which generation is live
+    gen-000007-4242-9f3a1c/       bm25.npz, dense.faiss, records.jsonl
 
-A save writes a complete new generation directory, then atomically replaces ``manifest.json`` to point
-at it, then deletes older generations. A crash at any point leaves the manifest naming a complete
-generation, so the previous index stays loadable.
+A save writes a complete new generation directory under a name no other writer can pick (number, pid,
+random suffix), then atomically replaces ``manifest.json`` to point at it, then deletes all but the live
+and the previous generation (a reader in another process may still be loading the previous one). A
+crash at any point leaves the manifest naming a complete generation. Saves expect the collection's
+writer lock (``IndexStore.writer``) to be held: one writer at a time.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import os
+import secrets
 import shutil
 import time
 from collections.abc import Iterable, Sequence
@@ -50,13 +55,16 @@ class CollectionIndex:
         tokenizer: TermSplitter | None = None,
         exact_limit: int = 200_000,
         approx_kind: str = "ivf",
+        start_empty: bool = False,
     ) -> None:
+        """``start_empty`` ignores the saved generation (a rebuild, possibly with another model); the
+        next save replaces it."""
         self.directory = Path(directory)
         self.name = self.directory.name
         self.embedding_model = embedding_model
         self._exact_limit, self._approx_kind = exact_limit, approx_kind
         self.loaded_stamp = self.manifest_stamp()
-        self._manifest = self._read_manifest()
+        self._manifest = None if start_empty else self._read_manifest()
         if self._manifest:
             self._check_model(embedding_model, self._manifest["dim"])
             self.tokenizer = TermSplitter(**self._manifest["tokenizer"])
@@ -70,12 +78,19 @@ class CollectionIndex:
 
     # -- lazy parts -------------------------------------------------------------------------------
 
-    def manifest_stamp(self) -> int | None:
-        """mtime of the manifest on disk: changes when any process saves a new generation."""
+    def manifest_stamp(self) -> tuple[int, int, int] | None:
+        """Identity of the manifest file on disk: every save replaces it with a new file, so this changes
+        when any process saves a new generation (one stat, cheap enough for every search)."""
         try:
-            return (self.directory / MANIFEST).stat().st_mtime_ns
+            stat = (self.directory / MANIFEST).stat()
         except FileNotFoundError:
             return None
+        return stat.st_ino, stat.st_mtime_ns, stat.st_size
+
+    @property
+    def content_revision(self) -> int:
+        """The SQL content revision of the collection that this index reflects (0: never saved)."""
+        return self._manifest.get("content_revision", 0) if self._manifest else 0
 
     @property
     def exists(self) -> bool:
@@ -167,21 +182,23 @@ class CollectionIndex:
 
     # -- persistence ------------------------------------------------------------------------------
 
-    def save(self) -> None:
-        """Write a new generation, then switch the manifest to it atomically (see module docstring)."""
+    def save(self, content_revision: int | None = None) -> None:
+        """Write a new generation, then switch the manifest to it atomically (see module docstring).
+
+        ``content_revision``: the SQL revision this index now reflects (default: the one it had)."""
         self.directory.mkdir(parents=True, exist_ok=True)
-        number = int(self._manifest["generation"].split("-")[1]) + 1 if self._manifest else 1
-        final = self.directory / f"gen-{number:06d}"
-        staging = self.directory / f".staging-{number:06d}-{time.time_ns()}"
-        staging.mkdir()
+        live = self._read_manifest(check_format=False)  # what is on disk, even for a start_empty index
+        number = int(live["generation"].split("-")[1]) + 1 if live else 1
+        name = f"{number:06d}-{os.getpid()}-{secrets.token_hex(3)}"
+        final = self.directory / f"gen-{name}"
+        staging = self.directory / f".staging-{name}"
+        staging.mkdir()  # fails rather than share a directory with another writer
         self.bm25.save(staging / "bm25.npz")
         self.dense.save(staging / "dense.faiss")
         with open(staging / "records.jsonl", "w", encoding="utf-8") as f:
             for record in self.records.values():
                 f.write(json.dumps(dataclasses.asdict(record), ensure_ascii=False) + "\n")
         fsync_dir(staging)
-        if final.exists():  # left over by a crash after the rename but before the manifest switch
-            shutil.rmtree(final)
         staging.rename(final)
         manifest = {
             "format": FORMAT_VERSION,
@@ -193,22 +210,24 @@ class CollectionIndex:
             "dense_kind": self.dense.kind,
             "versions": {"faiss": faiss.__version__, "numpy": np.__version__},
             "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "content_revision": self.content_revision if content_revision is None else content_revision,
             "chunk_ids": sorted(self.records),
         }
         write_text_atomic(self.directory / MANIFEST, json.dumps(manifest))
         self._manifest = manifest
         self.dirty = False
         self.loaded_stamp = self.manifest_stamp()
-        for old in self.directory.iterdir():
-            if old != final and (old.name.startswith("gen-") or old.name.startswith(".staging-")):
+        keep = {final.name, live["generation"] if live else None}
+        for old in self.directory.iterdir():  # under the writer lock, other staging folders are a crash's
+            if old.name not in keep and (old.name.startswith("gen-") or old.name.startswith(".staging-")):
                 shutil.rmtree(old, ignore_errors=True)
 
-    def _read_manifest(self) -> dict | None:
+    def _read_manifest(self, check_format: bool = True) -> dict | None:
         path = self.directory / MANIFEST
         if not path.exists():
             return None
         manifest = json.loads(path.read_text(encoding="utf-8"))
-        if manifest.get("format") != FORMAT_VERSION:
+        if check_format and manifest.get("format") != FORMAT_VERSION:
             raise IndexModelMismatch(
                 f"index '{self.name}' has format {manifest.get('format')}, Ember reads {FORMAT_VERSION}; "
                 f"run `ember index rebuild -c {self.name}`"

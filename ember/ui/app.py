@@ -4,16 +4,22 @@ Layout (fits 80×24): collection picker and mode on top; the transcript (answers
 steps as collapsible rows) beside the sources panel; the question box; a status bar with the model
 and its speed; the footer with the key bindings. Every call into the service happens in a worker
 thread or under a guard that turns errors into notifications: the app itself never crashes.
+
+The models load in the background from the start, with their progress in the status bar; a question
+asked meanwhile waits for them ("loading model…"), then shows "thinking…". The question box keeps
+the focus: Escape returns to it from anywhere, every panel action ends there, and typing elsewhere
+goes into it, so a typed question is never lost.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rich.text import Text
-from textual import on, work
+from textual import events, on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -22,7 +28,7 @@ from textual.widgets.option_list import Option
 
 from ember.platform.types import Answer, Citation, Step
 from ember.ui.screens import ChunkScreen, ConversationsScreen
-from ember.ui.widgets import AnswerView, UserTurn, step_view
+from ember.ui.widgets import AnswerView, FallbackNote, UserTurn, step_view
 
 if TYPE_CHECKING:
     from ember.platform.service import EmberService
@@ -43,6 +49,7 @@ class ChatApp(App[None]):
     #status { height: 1; padding: 0 1; background: $primary-background; color: $text-muted; }
     """
     BINDINGS = [
+        Binding("escape", "focus_prompt", "Question"),
         Binding("ctrl+n", "new_conversation", "New"),
         Binding("ctrl+o", "open_conversation", "History"),
         Binding("ctrl+l", "pick_collection", "Collection"),
@@ -63,6 +70,9 @@ class ChatApp(App[None]):
         self.speed: float | None = None
         self.state = "ready"
         self.model_name = Path(service.settings.llm_model).name
+        self.loading: str | None = "loading…"  # the model-loading stage, None once loaded (or failed)
+        self.loading_started = time.perf_counter()
+        self.models_ready = threading.Event()  # set when loading ends either way
 
     # --- layout ----------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -74,7 +84,8 @@ class ChatApp(App[None]):
             with Vertical(id="sidebar"):
                 yield Static("Sources", id="sources-title")
                 yield OptionList(id="sources")
-        yield Input(placeholder="Ask a question…", id="prompt")
+        # Not select_on_focus: a key typed after the focus comes back must not replace the question.
+        yield Input(placeholder="Ask a question…", id="prompt", select_on_focus=False)
         yield Static("", id="status")
         yield Footer()
 
@@ -94,13 +105,45 @@ class ChatApp(App[None]):
             )
         self._refresh_labels()
         self.query_one("#prompt", Input).focus()
+        self._loading_ticker = self.set_interval(0.5, self._refresh_labels)
+        self.load_models()
+
+    # --- loading the models ----------------------------------------------------------------------
+    @work(thread=True, group="load", exit_on_error=False)
+    def load_models(self) -> None:
+        try:
+            self.service.warm_up(lambda stage: self.call_from_thread(self._set_loading, stage))
+        except Exception as exc:  # noqa: BLE001 - asking will report it again; the app keeps running
+            self.call_from_thread(self._loaded, f"model not loaded: {exc}")
+        else:
+            self.call_from_thread(self._loaded, None)
+        finally:
+            self.models_ready.set()
+
+    def _set_loading(self, stage: str) -> None:
+        self.loading = stage
+        self._refresh_labels()
+
+    def _loaded(self, problem: str | None) -> None:
+        seconds = time.perf_counter() - self.loading_started
+        self.loading = None
+        self._loading_ticker.stop()
+        if problem:
+            self.notify(problem, title="error", severity="error", timeout=8)
+        if not self.busy:  # else the waiting question's own state ("thinking…") follows
+            self.state = "model not loaded" if problem else f"ready · model loaded in {seconds:.1f} s"
+        self._refresh_labels()
 
     def _refresh_labels(self) -> None:
         self.query_one("#mode", Static).update("agent" if self.agent else "RAG")
         speed = f"{self.speed:.1f} tok/s" if self.speed is not None else "– tok/s"
         where = self.collection or "no collection"
         conversation = f"#{self.conversation_id}" if self.conversation_id else "new"
-        line = f"{self.model_name} · {speed} · {where} · conversation {conversation} · {self.state}"
+        state = self.state
+        if self.loading is not None:
+            waits = " (your question is next)" if self.busy else ""
+            state = f"{self.loading} {time.perf_counter() - self.loading_started:.0f} s{waits}"
+        line = f"{self.model_name} · {speed} · {where} · conversation {conversation} · {state}"
         self.query_one("#status", Static).update(line)
 
     def _guard(self, call):  # noqa: ANN001, ANN202 - any service call: errors become notifications
@@ -134,6 +177,8 @@ class ChatApp(App[None]):
 
     @work(thread=True, exclusive=True, group="ask")
     def stream_answer(self, question: str, answer: AnswerView) -> None:
+        self.models_ready.wait()  # the status bar says "loading model…" until then
+        self.call_from_thread(self._set_state, "thinking…")
         started, first_token, tokens = time.perf_counter(), None, 0
         steps = 0
         try:
@@ -146,7 +191,9 @@ class ChatApp(App[None]):
             )
             for event in events:
                 if event.kind == "token":
-                    first_token = first_token or time.perf_counter()
+                    if first_token is None:
+                        first_token = time.perf_counter()
+                        self.call_from_thread(self._set_state, "answering…")
                     tokens += 1
                     self.call_from_thread(answer.add, event.text)
                     if tokens % 8 == 0:
@@ -165,8 +212,19 @@ class ChatApp(App[None]):
             self.call_from_thread(
                 self.notify, str(exc) or type(exc).__name__, title="error", severity="error"
             )
+            self.call_from_thread(self._restore_question, question)
         finally:
             self.call_from_thread(self._done_asking, time.perf_counter() - started)
+
+    def _set_state(self, state: str) -> None:
+        self.state = state
+        self._refresh_labels()
+
+    def _restore_question(self, question: str) -> None:
+        """Give an unanswered question back to the box, unless a new one is being typed there."""
+        prompt = self.query_one("#prompt", Input)
+        if not prompt.value:
+            prompt.value = question
 
     def _set_speed(self, tokens: int, seconds: float) -> None:
         if seconds > 0:
@@ -182,7 +240,10 @@ class ChatApp(App[None]):
             answer.text = result.text
             await answer.update(result.text)
         self._show_sources(result.citations)
-        self.query_one("#transcript", VerticalScroll).scroll_end(animate=False)
+        transcript = self.query_one("#transcript", VerticalScroll)
+        if result.path == "agent_fallback":
+            await transcript.mount(FallbackNote(result.flags), after=answer)
+        transcript.scroll_end(animate=False)
 
     def _done_asking(self, seconds: float) -> None:
         self.busy, self.state = False, f"answered in {seconds:.1f} s"
@@ -201,12 +262,17 @@ class ChatApp(App[None]):
     @on(OptionList.OptionSelected, "#sources")
     def open_source(self, event: OptionList.OptionSelected) -> None:
         chunk = self._guard(lambda: self.service.get_chunk(int(event.option.id)))
-        if chunk is not None:
-            self.push_screen(ChunkScreen(chunk.title, chunk.location, chunk.text))
+        if chunk is None:
+            return
+        documents = self._guard(lambda: self.service.list_documents(chunk.collection)) or []
+        markdown = any(d.id == chunk.document_id and d.mime_type == "text/markdown" for d in documents)
+        screen = ChunkScreen(chunk.title, chunk.location, chunk.text, markdown)
+        self.push_screen(screen, lambda _: self.action_focus_prompt())
 
     # --- collections and conversations -----------------------------------------------------------
     @on(Select.Changed, "#collection")
     def switch_collection(self, event: Select.Changed) -> None:
+        self.action_focus_prompt()
         if event.value is Select.BLANK or event.value == self.collection:
             return
         self.collection = str(event.value)
@@ -235,6 +301,7 @@ class ChatApp(App[None]):
         self.push_screen(ConversationsScreen(conversations), self._load_conversation)
 
     def _load_conversation(self, conversation_id: int | None) -> None:
+        self.action_focus_prompt()
         if conversation_id is None:
             return
         conversation = self._guard(lambda: self.service.get_conversation(conversation_id))
@@ -251,6 +318,8 @@ class ChatApp(App[None]):
             for number, step in enumerate(message.steps, 1):
                 transcript.mount(step_view(number, step))
             transcript.mount(AnswerView(message.content))
+            if message.metadata.get("path") == "agent_fallback":
+                transcript.mount(FallbackNote(message.metadata.get("flags", [])))
             last_citations = message.citations
         self._show_sources(last_citations)
         self._refresh_labels()
@@ -262,7 +331,29 @@ class ChatApp(App[None]):
         picker.expanded = True
 
     def action_focus_sources(self) -> None:
-        self.query_one("#sources", OptionList).focus()
+        sources = self.query_one("#sources", OptionList)
+        if not sources.option_count:
+            self.notify("no sources yet: ask a question first")
+            return
+        if sources.highlighted is None:
+            sources.highlighted = 0  # so Enter opens a source straight away
+        sources.focus()
+
+    def action_focus_prompt(self) -> None:
+        self.query_one("#prompt", Input).focus()
+
+    def on_key(self, event: events.Key) -> None:
+        """Typing while a panel has the focus goes into the question box (the picker keeps its keys)."""
+        prompt, focused = self.query_one("#prompt", Input), self.focused
+        if not event.is_printable or focused is None or focused is prompt:
+            return
+        if self.screen is not self.screen_stack[0] or any(
+            isinstance(node, Select) for node in focused.ancestors_with_self
+        ):
+            return
+        event.stop()
+        prompt.focus()
+        prompt.insert_text_at_cursor(event.character or "")
 
     def action_toggle_steps(self) -> None:
         steps = list(self.query(Collapsible))

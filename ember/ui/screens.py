@@ -13,7 +13,8 @@ from ember.platform.types import ConversationRecord
 
 
 class ChunkScreen(ModalScreen[None]):
-    """The whole passage a citation quotes, with its document title and location."""
+    """The whole passage a citation quotes, with its document title and location: as Markdown for
+    Markdown documents, else verbatim (so ``__enter__()`` is not read as emphasis)."""
 
     BINDINGS = [Binding("escape,q", "dismiss", "Close")]
     DEFAULT_CSS = """
@@ -22,15 +23,18 @@ class ChunkScreen(ModalScreen[None]):
     ChunkScreen #chunk-title { height: auto; padding: 0 1; text-style: bold; }
     """
 
-    def __init__(self, title: str, location: str, text: str) -> None:
+    def __init__(self, title: str, location: str, text: str, markdown: bool = False) -> None:
         super().__init__()
-        self.chunk_title, self.location, self.text = title, location, text
+        self.chunk_title, self.location, self.text, self.markdown = title, location, text, markdown
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Static(f"{self.chunk_title} · {self.location}", id="chunk-title")
+            yield Static(f"{self.chunk_title} · {self.location}", markup=False, id="chunk-title")
             with VerticalScroll():
-                yield Markdown(self.text, id="chunk-text")
+                if self.markdown:
+                    yield Markdown(self.text, id="chunk-text")
+                else:
+                    yield Static(self.text, markup=False, id="chunk-text")
 
     def action_dismiss(self) -> None:
         self.dismiss(None)

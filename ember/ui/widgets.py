@@ -29,6 +29,17 @@ class AnswerView(Markdown):
         await self.append(piece)
 
 
+class FallbackNote(Static):
+    """Says that agent mode answered from one plain search, and why (the answer's flags)."""
+
+    DEFAULT_CSS = "FallbackNote { padding: 0 1; color: $warning; }"
+
+    def __init__(self, flags: list[str]) -> None:
+        reasons = [flag.replace("_", " ") for flag in flags if flag != "agent_fallback"]
+        why = ", ".join(reasons) or "the model called no tool"
+        super().__init__(f"agent fell back to one search and answer: {why}", markup=False)
+
+
 def step_view(number: int, step: Step) -> Collapsible:
     """One agent step, collapsed to its tool call; expanding shows the thought and what came back."""
     arguments = json.dumps(step.arguments, ensure_ascii=False)

@@ -59,7 +59,7 @@ def test_two_step_task_search_then_calculator(make_agent):
     assert all(s.latency_ms >= 0 for s in answer.steps)
     assert [e.step for e in events if e.kind == "step"] == answer.steps
     assert answer.path == "agent" and answer.text
-    assert not [f for f in answer.flags if f.startswith(("loop_guard", "failed"))]
+    assert not [f for f in answer.flags if f.startswith("loop_guard")] and answer.fallback_reason == ""
     passages = agent.toolbox.passages
     assert all(passages[c.n - 1].chunk_id == c.chunk_id for c in answer.citations)
 
@@ -69,6 +69,7 @@ def test_loop_guard_stops_a_model_repeating_one_call(make_agent):
     answer = agent.run("Where is the Tarn Observatory?")
     assert len(answer.steps) == 1
     assert "loop_guard:repeated_call" in answer.flags
+    assert answer.fallback_reason == "repeated_call" and answer.path == "agent"
     assert answer.text  # the real model was asked to answer from what it had
 
 
@@ -78,7 +79,7 @@ def test_loop_guard_stops_at_the_step_limit(make_agent):
     )
     answer = agent.run("Count upwards.")
     assert [s.observation for s in answer.steps] == ["1", "2", "3"]
-    assert "loop_guard:max_steps" in answer.flags
+    assert "loop_guard:max_steps" in answer.flags and answer.fallback_reason == "max_steps"
 
 
 def test_malformed_call_gets_one_repair_then_succeeds(make_agent):
@@ -94,25 +95,6 @@ def test_malformed_call_gets_one_repair_then_succeeds(make_agent):
     assert [s.observation for s in answer.steps] == ["1120"]
 
 
-def test_malformed_call_twice_fails_clearly(make_agent):
-    agent = make_agent(lambda messages: '<tool_call>{"name": "search", "arguments": </tool_call>')
-    answer = agent.run("Where is the Glass Orchard?")
-    assert answer.steps == []
-    assert "failed:malformed_tool_call" in answer.flags
-    assert answer.text.startswith("The model produced a malformed tool call again")
-
-
-def test_no_tool_call_falls_back_to_one_retrieve_answer_pass(make_agent, facts_search):
-    agent = make_agent(lambda messages: "I will just answer.")
-    answer = agent.run("How many varieties of pear does the Glass Orchard grow?")
-    assert answer.path == "agent_fallback" and "agent_fallback" in answer.flags
-    assert answer.steps == []
-    retrieved = {
-        h.chunk_id for h in facts_search("How many varieties of pear does the Glass Orchard grow?", 3)
-    }
-    assert {c.chunk_id for c in answer.citations} <= retrieved
-
-
 def test_tool_errors_are_observations_not_crashes(make_agent):
     def script(messages):  # noqa: ANN001, ANN202
         plan = [call("read", id="chunk:999999"), call("calculator", expression="__import__('os')"), None]
@@ -122,3 +104,54 @@ def test_tool_errors_are_observations_not_crashes(make_agent):
     # After the script the real model may call more tools; the first two steps are the scripted ones.
     assert [s.observation.split(":")[0] for s in answer.steps[:2]] == ["error", "error"]
     assert "chunk 999999 does not exist" in answer.steps[0].observation
+
+
+QUESTION = "How many varieties of pear does the Glass Orchard grow?"
+
+
+def test_no_tool_call_falls_back_to_one_search_shown_as_a_step(make_agent, facts_search):
+    events = list(make_agent(lambda messages: "I will just answer.").stream(QUESTION))
+    answer = events[-1].answer
+    assert answer.path == "agent_fallback" and answer.fallback_reason == "no_tool_call"
+    assert "agent_fallback" in answer.flags
+    [step] = answer.steps
+    assert step.tool == "search" and step.arguments == {"query": QUESTION, "k": 3}
+    assert "140 varieties of pear" in step.observation and "no tool" in step.thought
+    assert [e.step for e in events if e.kind == "step"] == answer.steps
+    retrieved = {h.chunk_id for h in facts_search(QUESTION, 3)}
+    assert {c.chunk_id for c in answer.citations} <= retrieved
+    assert events[-2].kind == "citations" and events[-2].citations == answer.citations
+
+
+def test_the_fallback_searches_the_stand_alone_query(make_agent):
+    agent = make_agent(lambda messages: "I will just answer.")
+    answer = agent.run("How many varieties does it grow?", query=f"The Glass Orchard. {QUESTION}")
+    assert answer.steps[0].arguments["query"] == f"The Glass Orchard. {QUESTION}"
+    assert "140 varieties of pear" in answer.steps[0].observation
+
+
+def test_a_call_still_malformed_after_the_repair_falls_back_and_says_why(make_agent):
+    agent = make_agent(lambda messages: '<tool_call>{"name": "search", "arguments": </tool_call>')
+    answer = agent.run("Where is the Glass Orchard?")
+    assert answer.path == "agent_fallback" and answer.fallback_reason == "malformed_tool_call"
+    assert "malformed_tool_call_repaired" in answer.flags
+    assert [s.tool for s in answer.steps] == ["search"]
+    assert "town of Pell" in answer.steps[0].observation
+
+
+def test_the_service_hands_the_agent_run_its_steps_and_fallback_reason(facts_service):
+    events = list(
+        facts_service.ask_stream(
+            "What does a ticket to the Glass Orchard cost?",
+            COLLECTION,
+            agent=True,
+            show_steps=True,
+            max_tokens=32,
+        )
+    )
+    answer = events[-1].answer
+    assert answer.steps and [e.step for e in events if e.kind == "step"] == answer.steps
+    fell_back = answer.fallback_reason in ("no_tool_call", "malformed_tool_call")
+    assert (answer.path == "agent_fallback") == fell_back
+    stored = facts_service.get_conversation(answer.conversation_id).messages[-1]
+    assert stored.metadata["fallback_reason"] == answer.fallback_reason and stored.steps == answer.steps

@@ -78,3 +78,26 @@ def openai_client(base_url, keys):  # noqa: ANN201
 @pytest.fixture(scope="session")
 def model_id(api_service) -> str:
     return Path(api_service.settings.llm_model).name
+
+
+FUZZ_MAX_TOKENS = 4  # chat cases decode at most this many tokens, so hundreds of cases stay quick
+
+
+@pytest.fixture(scope="session")
+def fuzz_service(tmp_path_factory, smollm2_models_dir) -> Iterator[EmberService]:
+    """A home of its own for the schema fuzz: its generated deletes and renames must not reach the
+    collection the other API tests share."""
+    home = tmp_path_factory.mktemp("fuzz-home")
+    docs = tmp_path_factory.mktemp("fuzz-docs")
+    for name, text in DOCS.items():
+        (docs / name).write_text(text, encoding="utf-8")
+    service = EmberService(make_settings(home, smollm2_models_dir, api_max_tokens=FUZZ_MAX_TOKENS))
+    service.ingest(str(docs), "notes")
+    yield service
+    service.db.dispose()
+
+
+@pytest.fixture(scope="session")
+def fuzz_base_url(fuzz_service) -> Iterator[str]:
+    with running(create_app(fuzz_service, auth_required=True)) as url:
+        yield url

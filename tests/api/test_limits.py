@@ -97,3 +97,33 @@ def test_generation_past_the_timeout_gets_504_and_is_cancelled(tight_url, keys, 
     while _cancelled(tight_url) == before and time.monotonic() < deadline:
         time.sleep(0.1)
     assert _cancelled(tight_url) == before + 1
+
+
+def _chunked(total: int) -> Iterator[bytes]:
+    """A body sent with Transfer-Encoding: chunked, so the server learns its size only while reading."""
+    for _ in range(total // 4096):
+        yield b" " * 4096
+
+
+def test_oversized_chunked_bodies_get_413(base_url, keys):
+    headers = _headers(keys["admin"])
+    search = httpx.post(
+        f"{base_url}/v1/search",
+        content=_chunked(200_000),  # the JSON limit in these tests is 0.05 MB
+        headers=headers | {"Content-Type": "application/json"},
+    )
+    assert search.status_code == 413 and search.json()["error"]["type"] == "request_too_large"
+    boundary = "ember-test-boundary"
+    head = f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="big.txt"\r\n\r\n'
+
+    def upload_body() -> Iterator[bytes]:
+        yield head.encode()
+        yield from _chunked(400_000)  # the upload limit in these tests is 0.1 MB
+        yield f"\r\n--{boundary}--\r\n".encode()
+
+    upload = httpx.post(
+        f"{base_url}/v1/collections/notes/documents",
+        content=upload_body(),
+        headers=headers | {"Content-Type": f"multipart/form-data; boundary={boundary}"},
+    )
+    assert upload.status_code == 413 and upload.json()["error"]["type"] == "request_too_large"

@@ -44,6 +44,9 @@ class RecordingHook:
         self.changes: list[ChunkChange] = []
         self.finished: list[str] = []
 
+    def on_run_started(self, collection_name, on_indexed):
+        return None
+
     def on_chunks_committed(self, change):
         self.changes.append(change)
 

@@ -113,3 +113,32 @@ def test_kill_during_save_leaves_a_loadable_index(built_index):
         proc.wait()
         sizes.append(_assert_consistent(built_index.directory))
     assert sizes == sorted(sizes) and sizes[-1] > sizes[0], "the saver should have committed some generations"
+
+
+def test_saves_use_unique_generation_names_and_keep_the_previous_one(built_index, small_records):
+    def generations():
+        return sorted(p.name for p in built_index.directory.iterdir() if p.name.startswith("gen-"))
+
+    first = generations()
+    built_index.delete([small_records[0].chunk_id])
+    built_index.save(content_revision=7)
+    second = generations()
+    built_index.delete([small_records[1].chunk_id])
+    built_index.save()
+    third = generations()
+    assert len(first) == 1 and len(second) == 2 and len(third) == 2
+    assert second[0] == first[0] and third[0] == second[1]  # live and previous; the oldest removed
+    assert third[1].split("-")[2] == str(os.getpid())  # number, pid, random suffix
+    reopened = CollectionIndex(built_index.directory)
+    assert reopened.content_revision == 7  # kept when a save names no revision
+    assert small_records[1].chunk_id not in reopened.chunk_ids()
+
+
+def test_a_start_empty_index_replaces_the_saved_generation_on_save(built_index, small_records, small_vectors):
+    fresh = CollectionIndex(built_index.directory, start_empty=True)
+    assert not fresh.exists and fresh.chunk_ids() == set()
+    fresh.upsert(small_records[:5], vectors=small_vectors[:5])
+    fresh.save(content_revision=3)
+    reopened = CollectionIndex(built_index.directory)
+    assert reopened.chunk_ids() == {r.chunk_id for r in small_records[:5]}
+    assert reopened.content_revision == 3

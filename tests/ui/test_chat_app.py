@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 from textual.widgets import Collapsible, OptionList, Select, Static
 
@@ -12,25 +10,12 @@ from ember.platform.conversations import ConversationStore
 from ember.ui.app import ChatApp
 from ember.ui.screens import ChunkScreen
 from ember.ui.widgets import AnswerView, UserTurn
+from tests.ui.driving import SIZE
+from tests.ui.driving import ask as _ask
+from tests.ui.driving import status as _status
 
 pytestmark = pytest.mark.asyncio
-SIZE = (80, 24)
 QUESTION = "When does the Corrowdale night train leave?"
-
-
-async def _ask(app: ChatApp, pilot, question: str, timeout: float = 120) -> None:  # noqa: ANN001
-    app.query_one("#prompt").value = question
-    await pilot.press("enter")
-    await pilot.pause()
-    for _ in range(int(timeout * 10)):
-        if not app.busy:
-            break
-        await asyncio.sleep(0.1)
-    await pilot.pause()
-
-
-def _status(app: ChatApp) -> str:
-    return str(app.query_one("#status", Static).render())
 
 
 async def test_question_streams_an_answer_with_citations(ui_service):

@@ -47,6 +47,7 @@ class ChatTokenizer(Protocol):
 
 # Private-use characters that fence special-token text found inside messages, so it stays plain text.
 _FENCE_OPEN, _FENCE_CLOSE = "\U000f0001", "\U000f0002"
+_FENCE_STAND_IN = "\ufffd"  # what a fence character inside a message becomes: it must not switch fencing
 
 
 def _check_messages(messages: list[dict]) -> None:
@@ -161,14 +162,18 @@ def render_template_text(
 
 
 def _fence_specials(value: Any, specials: list[str]) -> Any:
-    """Copy of ``value`` where every special-token string inside text is fenced as plain text."""
+    """Copy of ``value`` where every special-token string inside text is fenced as plain text, once the
+    text's own fence characters are replaced (else one would fence off the template's later specials)."""
     if isinstance(value, str):
+        value = value.replace(_FENCE_OPEN, _FENCE_STAND_IN).replace(_FENCE_CLOSE, _FENCE_STAND_IN)
         for special in specials:
             if special in value:
                 value = value.replace(special, f"{_FENCE_OPEN}{special}{_FENCE_CLOSE}")
         return value
     if isinstance(value, dict):
-        return {key: _fence_specials(item, specials) for key, item in value.items()}
+        return {
+            _fence_specials(key, specials): _fence_specials(item, specials) for key, item in value.items()
+        }
     if isinstance(value, list | tuple):
         return [_fence_specials(item, specials) for item in value]
     return value

@@ -17,6 +17,7 @@ TYPES = {
     405: "invalid_request_error",
     409: "conflict_error",
     413: "request_too_large",
+    421: "invalid_request_error",
     422: "invalid_request_error",
     429: "rate_limit_error",
     499: "client_closed_request",

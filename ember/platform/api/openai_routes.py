@@ -7,10 +7,11 @@ import base64
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
 from fastapi import APIRouter, Depends, Request
+from fastapi import Path as PathParam
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
@@ -32,6 +33,7 @@ def served_model(request: Request) -> str:
 
 @router.get("/models", dependencies=[Depends(require("read"))])
 def list_models(request: Request) -> dict:
+    """The one model this server answers with (OpenAI's shape)."""
     created = int(request.app.state.started_at)
     return {
         "object": "list",
@@ -40,7 +42,10 @@ def list_models(request: Request) -> dict:
 
 
 @router.get("/models/{model_id}", dependencies=[Depends(require("read"))])
-def get_model(model_id: str, request: Request) -> dict:
+def get_model(
+    model_id: Annotated[str, PathParam(description="A model id from GET /v1/models.")], request: Request
+) -> dict:
+    """One model; 404 unless it is the served one."""
     if model_id != served_model(request):
         raise ApiError(404, f"model '{model_id}' is not served here", "model", "model_not_found")
     return {
@@ -78,6 +83,9 @@ def sampling(body: ChatCompletionRequest, cap: int) -> dict[str, Any]:
 
 @router.post("/chat/completions", dependencies=[Depends(require("read"))])
 async def chat_completions(body: ChatCompletionRequest, request: Request):  # noqa: ANN201
+    """OpenAI chat completions, streamed or not, with tools. With the `ember` extension the answer
+    comes from a collection (RAG or agent) and its citations, steps and conversation id come back in an
+    `ember` field beside `choices`."""
     state = request.app.state
     model = served_model(request)
     if body.model != model:
@@ -190,6 +198,7 @@ def _stream_error(exc: Exception) -> dict:
 
 @router.post("/embeddings", dependencies=[Depends(require("read"))])
 async def embeddings(body: EmbeddingRequest, request: Request) -> dict:
+    """Vectors from the configured embedding model (all-MiniLM-L6-v2 by default), float or base64."""
     service = request.app.state.service
     texts = [body.input] if isinstance(body.input, str) else body.input
     if any(not text for text in texts):

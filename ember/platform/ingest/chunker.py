@@ -8,7 +8,9 @@ a block larger than the budget is split between words. Consecutive chunks of one
 about ``overlap`` tokens, always starting at a word boundary. Each piece of text is counted once; a
 chunk's token count is the sum of its pieces and separators (exact for the word counter, within a
 few tokens for BPE). A single "word" larger than the whole
-budget (a long URL or base64 blob) is the only thing ever cut mid-word.
+budget (a long URL or base64 blob) is the only thing ever cut mid-word. Whatever the counter says, no
+chunk is longer than ``chunk_size * MAX_CHARS_PER_TOKEN`` characters: a word counter sees a 5 MB run
+without spaces as one token.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from ember.platform.ingest.document import Block
 from ember.platform.ingest.tokens import TokenCounter
 
 SEPARATOR = "\n\n"
+MAX_CHARS_PER_TOKEN = 16  # far above real text's average, so the cap only cuts what counters cannot
 
 
 @dataclass(frozen=True)
@@ -69,6 +72,7 @@ class Chunker:
         # A counter whose counts don't add up exactly (BPE) packs with a margin and is recounted per chunk.
         self.exact = getattr(counter, "additive", False)
         self.budget = chunk_size if self.exact else int(chunk_size * 0.95)
+        self.max_chars = chunk_size * MAX_CHARS_PER_TOKEN
 
     @property
     def signature(self) -> str:
@@ -102,19 +106,20 @@ class Chunker:
         return "".join(parts), units
 
     def _split_long(self, text: str, budget: int) -> list[tuple[int, int, int]]:
-        """Spans of ``text`` of at most ``budget`` tokens each, cut between words, with their counts.
+        """Spans of ``text`` of at most ``budget`` tokens and ``max_chars`` characters each, cut between
+        words, with their counts.
 
         Each span's end is first estimated from the text's characters per token, then moved back to
         a word boundary, then shrunk word by word in the rare case the estimate was too generous.
         """
         total = self.counter.count_tokens(text)
-        if total <= budget:
+        if total <= budget and len(text) <= self.max_chars:
             return [(0, len(text), total)]
-        chars_per_token = len(text) / total
+        chars_per_token = len(text) / max(total, 1)
         spans: list[tuple[int, int, int]] = []
         start = 0
         while start < len(text):
-            end = min(len(text), start + max(1, int(budget * chars_per_token)))
+            end = min(len(text), start + max(1, int(budget * chars_per_token)), start + self.max_chars)
             if end < len(text):
                 boundary = text.rfind(" ", start, end + 1)
                 boundary = max(boundary, text.rfind("\n", start, end + 1))
@@ -176,7 +181,10 @@ class Chunker:
             if current:
                 same_page = unit.page == current[-1].page
                 same_section = unit.section == current[-1].section
-                fits = used + separator + unit.tokens <= self.budget
+                open_start = lead if lead is not None else current[0].start
+                fits = (
+                    used + separator + unit.tokens <= self.budget and unit.end - open_start <= self.max_chars
+                )
                 if not same_page or (not same_section and (used >= self.small_section or not fits)):
                     emit()
                 elif not fits:
@@ -184,7 +192,8 @@ class Chunker:
                     previous_end, previous_used = current[-1].end, used
                     emit()
                     lead, used = self._overlap_start(text, previous_start, previous_end, previous_used)
-                    if lead >= previous_end or used + separator + unit.tokens > self.budget:
+                    too_long = unit.end - lead > self.max_chars
+                    if lead >= previous_end or used + separator + unit.tokens > self.budget or too_long:
                         lead, used = None, 0
             if current or lead is not None:
                 used += separator

@@ -3,7 +3,8 @@
 Safety rests on two rules. A file's document row and all of its chunks change in one transaction, so
 a crash (even kill -9) leaves every document either in its old or its new state, and the next run
 redoes whatever did not commit. A file that fails is recorded with its reason and changes nothing that
-is already stored.
+is already stored. Each such transaction also bumps the collection's content revision, which tells the
+index hook whether the search index has caught up (docs/architecture.md, "Index consistency").
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from sqlalchemy import bindparam, delete, insert, select
+from sqlalchemy import bindparam, delete, insert, select, update
 
 from ember.platform.db import Database
 from ember.platform.ingest.chunker import Chunker
@@ -36,7 +37,7 @@ from ember.platform.ingest.prepare import (
 from ember.platform.ingest.sources import SourceSet
 from ember.platform.ingest.tokens import TokenCounter
 from ember.platform.tables import Chunk, Collection, Document, IngestFileResult, IngestJob, utcnow
-from ember.platform.types import FileResult, IngestReport
+from ember.platform.types import FileResult, IndexDrift, IngestReport
 
 # Built once: composing SQL expressions per file is a measurable share of the store step.
 _DOCUMENT_BY_URI = select(Document).where(
@@ -44,6 +45,11 @@ _DOCUMENT_BY_URI = select(Document).where(
 )
 _CHUNK_IDS = select(Chunk.id).where(Chunk.document_id == bindparam("d")).order_by(Chunk.ordinal)
 _DELETE_CHUNKS = delete(Chunk).where(Chunk.document_id == bindparam("d"))
+_BUMP_REVISION = (
+    update(Collection)
+    .where(Collection.id == bindparam("c"))
+    .values(content_revision=Collection.content_revision + 1)
+)
 
 
 @dataclass(frozen=True)
@@ -59,6 +65,11 @@ class ChunkChange:
 
 class IngestHook(Protocol):
     """Called after SQL commits; SQL stays the source of truth, so indexes can always be rebuilt."""
+
+    def on_run_started(
+        self, collection_name: str, on_indexed: Callable[[int], None] | None
+    ) -> IndexDrift | None:
+        """Before any file: returns the drift left by an interrupted run, once repaired (else None)."""
 
     def on_chunks_committed(self, change: ChunkChange) -> None: ...
 
@@ -108,11 +119,16 @@ class IngestRun:
         sources: SourceSet,
         options: IngestOptions,
         on_file: Callable[[FileResult], None] | None = None,
+        on_indexed: Callable[[int], None] | None = None,
     ) -> IngestReport:
+        """on_file gets each file's result as it commits; on_indexed the number of chunks each batch
+        added to the search index (the hook embeds in batches across files)."""
         started = time.perf_counter()
         collection_id, chunker = self._prepare_collection(collection_name, options)
         job_id = self._start_job(collection_id, sources, options)
         report = IngestReport(job_id=job_id, collection=collection_name)
+        if self.hook:
+            report.index_repair = self.hook.on_run_started(collection_name, on_indexed)
 
         def record(result: FileResult) -> None:
             report.results.append(result)
@@ -247,7 +263,7 @@ class IngestRun:
         """Load and chunk in worker processes when there is enough work, yielding in input order."""
         if self.workers <= 1 or len(paths) < 2 * self.workers:
             for path in paths:
-                yield prepare_file(path, chunker, options.json_fields)
+                yield prepare_file(path, chunker, options.json_fields, self.max_file_bytes)
             return
         # spawn, not fork: the parent may hold torch or database threads
         context = multiprocessing.get_context("spawn")
@@ -258,7 +274,8 @@ class IngestRun:
             ) as pool:
                 window: deque[Future] = deque()
                 for path in paths:
-                    window.append(pool.submit(prepare_in_worker, path, options.json_fields))
+                    future = pool.submit(prepare_in_worker, path, options.json_fields, self.max_file_bytes)
+                    window.append(future)
                     if len(window) >= 4 * self.workers:
                         result = window.popleft().result()
                         done += 1
@@ -269,7 +286,7 @@ class IngestRun:
                     yield result
         except BrokenProcessPool:  # workers could not start or died: finish in this process
             for path in paths[done:]:
-                yield prepare_file(path, chunker, options.json_fields)
+                yield prepare_file(path, chunker, options.json_fields, self.max_file_bytes)
 
     def _store(
         self, collection_id: int, collection_name: str, prepared: PreparedFile, signature: str
@@ -311,6 +328,7 @@ class IngestRun:
             if rows:  # one executemany; RETURNING with ordering would insert row by row on SQLite
                 session.execute(insert(Chunk), rows)
             added = list(session.scalars(_CHUNK_IDS, {"d": document.id}))
+            session.execute(_BUMP_REVISION, {"c": collection_id})
             document_id = document.id
         if self.hook:
             self.hook.on_chunks_committed(
@@ -335,6 +353,7 @@ class IngestRun:
                 removed = list(session.scalars(select(Chunk.id).where(Chunk.document_id == document_id)))
                 session.execute(delete(Chunk).where(Chunk.document_id == document_id))
                 session.execute(delete(Document).where(Document.id == document_id))
+                session.execute(_BUMP_REVISION, {"c": collection_id})
             if self.hook:
                 self.hook.on_chunks_committed(
                     ChunkChange(collection_id, collection_name, document_id, [], removed)

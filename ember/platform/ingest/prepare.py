@@ -31,11 +31,14 @@ class PreparedFile:
     metadata: dict = field(default_factory=dict)
 
 
-def prepare_file(path: Path, chunker: Chunker, json_fields: Sequence[str]) -> PreparedFile | FileResult:
+def prepare_file(
+    path: Path, chunker: Chunker, json_fields: Sequence[str], max_bytes: int
+) -> PreparedFile | FileResult:
+    """``max_bytes`` limits what a compressed file may decompress to (EMBER_MAX_FILE_MB)."""
     source_uri = path.as_uri()
     try:
         data = path.read_bytes()
-        loaded = loader_for(path, json_fields)(path, data)
+        loaded = loader_for(path, json_fields, max_bytes)(path, data)
         text, drafts = chunker.chunk(loaded.blocks)
     except UnsupportedFile as exc:
         return FileResult(source_uri, "skipped", str(exc))
@@ -71,5 +74,5 @@ def init_worker(chunker: Chunker, parent: int) -> None:
     threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
 
 
-def prepare_in_worker(path: Path, json_fields: Sequence[str]) -> PreparedFile | FileResult:
-    return prepare_file(path, _worker_chunker, json_fields)
+def prepare_in_worker(path: Path, json_fields: Sequence[str], max_bytes: int) -> PreparedFile | FileResult:
+    return prepare_file(path, _worker_chunker, json_fields, max_bytes)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import glob as globlib
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from pathlib import Path
@@ -52,7 +51,10 @@ def resolve_sources(path: str, pattern: str | None = None) -> SourceSet:
         fixed = [p for p in parts[: next(i for i, p in enumerate(parts) if _GLOB_CHARS & set(p))]]
         root = Path(*fixed).resolve() if fixed else Path.cwd()
         relative_pattern = str(Path(path).expanduser().resolve().relative_to(root)) if fixed else path
-        files = sorted(Path(p).resolve() for p in globlib.glob(path, recursive=True) if Path(p).is_file())
+        # pathlib's "**" does not descend into symlinked folders, so a symlink loop cannot repeat a file;
+        # the set keeps a file reached by two names (a symlink and its target) once.
+        matches = root.glob(relative_pattern)
+        files = sorted({p.resolve() for p in matches if p.is_file() and _visible(p, root)})
         if not files:
             raise SourceError(f"{path}: the pattern matches no files")
         return SourceSet(files, root, relative_pattern)

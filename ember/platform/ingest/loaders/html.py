@@ -50,6 +50,8 @@ _BLOCK_TAGS = (
     "caption",
 )
 _SPACES = re.compile(r"[ \t\r\f\v]+")
+# XHTML pages start with one; lxml refuses a str that still declares its byte encoding.
+_XML_DECLARATION = re.compile(r"^\s*<\?xml[^>]*\?>")
 
 
 def _is_noise(element: etree._Element) -> bool:
@@ -71,7 +73,7 @@ def _drop(element: etree._Element) -> None:
 
 
 def load_html(path: Path, data: bytes) -> LoadedDocument:
-    text = decode_text(data, path)
+    text = _XML_DECLARATION.sub("", decode_text(data, path), count=1)
     try:
         document = lxml.html.document_fromstring(text)
     except (etree.ParserError, ValueError) as exc:
