@@ -16,7 +16,7 @@ from rich.markup import escape
 from rich.text import Text
 
 from ember.commands.common import console, err_console, service, user_errors
-from ember.platform.types import Answer, Step
+from ember.platform.types import Answer, Step, describe_fallback
 
 
 def _print_step(step: Step) -> None:
@@ -29,14 +29,13 @@ def _print_step(step: Step) -> None:
 
 
 def _print_notes(answer: Answer) -> None:
-    """Why an agent answer fell back to one search, then the answer's other flags."""
-    notes = [flag for flag in answer.flags if flag != "agent_fallback"]
-    if answer.path == "agent_fallback":
-        why = ", ".join(flag.replace("_", " ") for flag in notes) or "the model called no tool"
-        err_console.print(f"[yellow]agent fell back to one search and answer:[/yellow] {escape(why)}")
-        return
-    for flag in notes:
-        err_console.print(f"[yellow]note:[/yellow] {escape(flag.replace('_', ' '))}")
+    """Why an agent answer fell back to one search (or stopped early), then the answer's other flags."""
+    note = describe_fallback(answer.path, answer.fallback_reason)
+    if note:
+        err_console.print(f"[yellow]{escape(note)}[/yellow]")
+    for flag in answer.flags:
+        if flag != "agent_fallback":
+            err_console.print(f"[yellow]note:[/yellow] {escape(flag.replace('_', ' '))}")
 
 
 def ask(

@@ -37,6 +37,24 @@ class Answer:
     fallback_reason: str = ""
 
 
+# How each fallback reason reads to a person; the chat and the CLI both say it.
+FALLBACK_REASONS = {
+    "no_tool_call": "the model called no tool",
+    "malformed_tool_call": "the model's tool call stayed malformed after a repair",
+    "max_steps": "the agent reached its step limit",
+    "repeated_call": "the model repeated the same tool call",
+    "token_budget": "the agent spent its token budget",
+}
+
+
+def describe_fallback(path: str, reason: str) -> str:
+    """One line saying that, and why, an agent answer did not come from the agent's own plan; "" if it did."""
+    why = FALLBACK_REASONS.get(reason, reason.replace("_", " "))
+    if path == "agent_fallback":
+        return f"agent fell back to one search and answer: {why or 'the model called no tool'}"
+    return f"agent stopped early: {why}" if reason else ""
+
+
 @dataclass(frozen=True)
 class MessageRecord:
     id: int

@@ -26,7 +26,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Collapsible, Footer, Input, OptionList, Select, Static
 from textual.widgets.option_list import Option
 
-from ember.platform.types import Answer, Citation, Step
+from ember.platform.types import Answer, Citation, Step, describe_fallback
 from ember.ui.screens import ChunkScreen, ConversationsScreen
 from ember.ui.widgets import AnswerView, FallbackNote, UserTurn, step_view
 
@@ -241,8 +241,9 @@ class ChatApp(App[None]):
             await answer.update(result.text)
         self._show_sources(result.citations)
         transcript = self.query_one("#transcript", VerticalScroll)
-        if result.path == "agent_fallback":
-            await transcript.mount(FallbackNote(result.flags), after=answer)
+        note = describe_fallback(result.path, result.fallback_reason)
+        if note:
+            await transcript.mount(FallbackNote(note), after=answer)
         transcript.scroll_end(animate=False)
 
     def _done_asking(self, seconds: float) -> None:
@@ -318,8 +319,10 @@ class ChatApp(App[None]):
             for number, step in enumerate(message.steps, 1):
                 transcript.mount(step_view(number, step))
             transcript.mount(AnswerView(message.content))
-            if message.metadata.get("path") == "agent_fallback":
-                transcript.mount(FallbackNote(message.metadata.get("flags", [])))
+            meta = message.metadata
+            note = describe_fallback(meta.get("path", ""), meta.get("fallback_reason", ""))
+            if note:
+                transcript.mount(FallbackNote(note))
             last_citations = message.citations
         self._show_sources(last_citations)
         self._refresh_labels()

@@ -30,14 +30,12 @@ class AnswerView(Markdown):
 
 
 class FallbackNote(Static):
-    """Says that agent mode answered from one plain search, and why (the answer's flags)."""
+    """Says that agent mode answered from one plain search (or stopped early), and why."""
 
     DEFAULT_CSS = "FallbackNote { padding: 0 1; color: $warning; }"
 
-    def __init__(self, flags: list[str]) -> None:
-        reasons = [flag.replace("_", " ") for flag in flags if flag != "agent_fallback"]
-        why = ", ".join(reasons) or "the model called no tool"
-        super().__init__(f"agent fell back to one search and answer: {why}", markup=False)
+    def __init__(self, note: str) -> None:
+        super().__init__(note, markup=False)
 
 
 def step_view(number: int, step: Step) -> Collapsible:

@@ -106,7 +106,7 @@ async def test_chunk_viewer_shows_text_verbatim_and_markdown_as_markdown(ui_serv
 
 
 async def test_an_agent_fallback_says_why(ui_service):
-    meta = {"path": "agent_fallback", "flags": ["agent_fallback", "failed:malformed_tool_call"]}
+    meta = {"path": "agent_fallback", "flags": ["agent_fallback"], "fallback_reason": "malformed_tool_call"}
     conversation = store_conversation(
         ui_service, "notes", [_citation(ui_service, "notes", "Trains")], meta=meta
     )
@@ -114,4 +114,4 @@ async def test_an_agent_fallback_says_why(ui_service):
     async with app.run_test(size=SIZE) as pilot:
         await open_conversation(app, pilot, conversation)
         note = str(app.query_one(FallbackNote).render())
-        assert "fell back" in note and "malformed tool call" in note
+        assert "fell back" in note and "tool call stayed malformed" in note

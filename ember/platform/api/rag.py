@@ -25,6 +25,8 @@ def ember_fields(answer: Answer) -> dict[str, Any]:
         "conversation_id": answer.conversation_id,
         "message_id": answer.message_id,
         "flags": answer.flags,
+        "path": answer.path,
+        "fallback_reason": answer.fallback_reason,
     }
 
 
