@@ -20,19 +20,11 @@ import time
 from pathlib import Path
 
 import httpx
-from harness import percentile, prepare_home, server_env, start_server
+from harness import QUERIES, percentile, prepare_home, server_env, start_server
 from remote_llm import serve_remote
 from rich.console import Console
 from rich.table import Table
 
-QUERIES = [
-    "how does the with statement work",
-    "exception handling try except finally",
-    "operator precedence",
-    "defining a class with methods",
-    "lambda expressions",
-    "global and nonlocal names",
-]
 STORY = [{"role": "user", "content": "Write a long story about a lighthouse keeper and the sea."}]
 QUESTION = [{"role": "user", "content": "What does the pass statement do?"}]
 console = Console(stderr=True)

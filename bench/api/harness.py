@@ -17,6 +17,17 @@ from ember.platform.service import EmberService
 from ember.platform.settings import Settings
 from ember.platform.types import IngestReport
 
+QUERIES = [
+    "how does the with statement work",
+    "exception handling try except finally",
+    "operator precedence",
+    "defining a class with methods",
+    "lambda expressions",
+    "how are floating point numbers formatted",
+    "global and nonlocal names",
+    "the import system",
+]
+
 
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)

@@ -19,22 +19,12 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
-from harness import percentile, prepare_home, server_env, start_server
+from harness import QUERIES, percentile, prepare_home, server_env, start_server
 from rich.console import Console
 from rich.table import Table
 
 from ember.platform.service import EmberService
 
-QUERIES = [
-    "how does the with statement work",
-    "exception handling try except finally",
-    "operator precedence",
-    "defining a class with methods",
-    "lambda expressions",
-    "how are floating point numbers formatted",
-    "global and nonlocal names",
-    "the import system",
-]
 CHAT = [{"role": "user", "content": "Name a colour."}]
 CHAT_TOKENS = 8
 LEVELS = (1, 8, 32)

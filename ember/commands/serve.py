@@ -2,21 +2,11 @@
 
 from __future__ import annotations
 
-import ipaddress
 import os
 
 import typer
 
 from ember.commands.common import err_console
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def serve(
@@ -31,6 +21,7 @@ def serve(
     import uvicorn
 
     from ember.platform.api.app import AUTH_ENV, BIND_HOST_ENV
+    from ember.platform.settings import is_loopback
 
     required = auth if auth is not None else not is_loopback(host)
     os.environ[AUTH_ENV] = "1" if required else "0"

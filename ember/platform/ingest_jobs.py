@@ -158,14 +158,19 @@ def finish_upload(db: Database, job_id: int, ingest_job_id: int | None, results:
         job.counts = {o: sum(r.outcome == o for r in results) for o in OUTCOMES} | {
             "chunks": sum(r.chunks for r in results if r.outcome in ("added", "updated"))
         }
-        session.add_all(
-            IngestFileResult(
-                job_id=job_id,
-                source_uri=r.source_uri,
-                outcome=r.outcome,
-                reason=r.reason,
-                chunks=r.chunks,
-                size_bytes=r.size_bytes,
-            )
-            for r in results
+        session.add_all(file_result_rows(job_id, results))
+
+
+def file_result_rows(job_id: int, results: list[FileResult]) -> list[IngestFileResult]:
+    """The per-file rows of an ingest job, one per result."""
+    return [
+        IngestFileResult(
+            job_id=job_id,
+            source_uri=r.source_uri,
+            outcome=r.outcome,
+            reason=r.reason,
+            chunks=r.chunks,
+            size_bytes=r.size_bytes,
         )
+        for r in results
+    ]

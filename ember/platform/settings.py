@@ -6,6 +6,7 @@ then the defaults below. ``describe_sources`` tells where each effective value c
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import tomllib
@@ -189,6 +190,16 @@ def describe_sources(settings: Settings) -> list[tuple[str, Any, str]]:
         ("database_url (effective)", _shown("database_url", settings.effective_database_url), "derived")
     )
     return rows
+
+
+def is_loopback(host: str) -> bool:
+    """True for localhost and loopback addresses: where the API may run without keys."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 @lru_cache(maxsize=1)

@@ -8,7 +8,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from ember.commands.serve import is_loopback
+from ember.platform.settings import is_loopback
 from ember.platform.tables import ApiKey
 
 

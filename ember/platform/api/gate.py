@@ -9,7 +9,6 @@ slot is held until its last byte is sent, and latencies measure the full respons
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import time
 from collections import Counter
@@ -22,6 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ember.platform.api.errors import error_body
 from ember.platform.api.metrics import ApiMetrics
+from ember.platform.settings import is_loopback
 from ember.platform.types import KeyInfo
 
 PUBLIC_PATHS = {"/health", "/metrics", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
@@ -43,15 +43,6 @@ def host_name(authority: str) -> str:
         return authority[1:].partition("]")[0].lower()
     name, _, port = authority.rpartition(":")
     return (name if name and port.isdigit() else authority).rstrip(".").lower()
-
-
-def is_loopback_name(name: str) -> bool:
-    if name == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(name).is_loopback
-    except ValueError:
-        return False
 
 
 class Gate:
@@ -103,7 +94,7 @@ class Gate:
             "*" in self.allowed_hosts
             or name in self.allowed_hosts
             or name == str(local_address).lower()
-            or is_loopback_name(name)
+            or is_loopback(name)
         ):
             return (
                 421,

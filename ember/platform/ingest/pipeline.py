@@ -36,7 +36,8 @@ from ember.platform.ingest.prepare import (
 )
 from ember.platform.ingest.sources import SourceSet
 from ember.platform.ingest.tokens import TokenCounter
-from ember.platform.tables import Chunk, Collection, Document, IngestFileResult, IngestJob, utcnow
+from ember.platform.ingest_jobs import file_result_rows
+from ember.platform.tables import Chunk, Collection, Document, IngestJob, utcnow
 from ember.platform.types import FileResult, IndexDrift, IngestReport
 
 # Built once: composing SQL expressions per file is a measurable share of the store step.
@@ -213,17 +214,7 @@ class IngestRun:
                 "chunks": report.chunks_written,
                 "seconds": round(report.seconds, 3),
             }
-            session.add_all(
-                IngestFileResult(
-                    job_id=job_id,
-                    source_uri=r.source_uri,
-                    outcome=r.outcome,
-                    reason=r.reason,
-                    chunks=r.chunks,
-                    size_bytes=r.size_bytes,
-                )
-                for r in report.results
-            )
+            session.add_all(file_result_rows(job_id, report.results))
 
     def _known_documents(self, collection_id: int) -> dict[str, tuple[str, str]]:
         with self.db.session() as session:
