@@ -42,3 +42,11 @@ def test_greedy_logprob_and_seeded_sampling_frequencies():
 def test_bad_parameters_are_named(field, value):
     with pytest.raises(ValueError, match=field):
         SamplingParams(**{field: value})
+
+
+def test_a_vanishing_temperature_decodes_greedily_instead_of_failing():
+    # Found by the schema fuzz: 5e-324 made logits / temperature inf, and multinomial refused the nan.
+    logits = torch.tensor([[1.0, 3.0, 2.0], [0.5, -1.0, 4.0]])
+    for temperature in (5e-324, 1e-300, 1e-9):
+        tokens, logprobs = sample(logits, SamplingParams(temperature=temperature))
+        assert tokens.tolist() == [1, 2] and torch.isfinite(logprobs).all()

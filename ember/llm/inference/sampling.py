@@ -6,10 +6,14 @@ from dataclasses import dataclass, field
 
 import torch
 
+# Below this temperature sampling is greedy in all but name, and logits / temperature can overflow to
+# inf (then softmax gives nan): such requests decode greedily.
+GREEDY_BELOW = 1e-6
+
 
 @dataclass
 class SamplingParams:
-    """How to pick tokens and when to stop. ``temperature == 0`` means greedy decoding."""
+    """How to pick tokens and when to stop. ``temperature == 0`` (or below 1e-6) means greedy decoding."""
 
     max_tokens: int = 256
     temperature: float = 0.0
@@ -77,7 +81,7 @@ def sample(
     raw_logprobs = logits.log_softmax(-1)
     if seen is not None and params.repetition_penalty != 1.0:
         logits = apply_repetition_penalty(logits, seen, params.repetition_penalty)
-    if params.temperature == 0:
+    if params.temperature < GREEDY_BELOW:
         tokens = logits.argmax(-1)
     else:
         probs = filter_logits(logits, params).softmax(-1)
