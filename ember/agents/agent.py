@@ -187,6 +187,7 @@ class AgentGraph:
             answer.steps.append(step)
             writer(AnswerEvent("step", step=step))
             messages.append(ToolMessage(observation, tool_call_id=call["id"]))
+            answer.record_prompt_passages(self.toolbox.passages)
         return {"messages": messages, "seen_calls": seen, "route": "agent"}
 
     def _guard(self, answer: GroundedAnswer, key: str, seen: list[str]) -> str:

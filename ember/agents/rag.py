@@ -129,6 +129,7 @@ class RagGraph:
         passages = edges_first(
             select_within_budget(state["hits"], self.passage_budget(state), self.llm.backend.count_tokens)
         )
+        answer.record_prompt_passages(passages)
         message: AIMessage | None = None
         messages, draft, checked, loop = self._messages(state, passages), "", 0, None
         for chunk in self.llm.stream(messages, max_tokens=self.config.max_tokens):

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from ember.retrieval.types import Hit
+
 I_DONT_KNOW = "I don't know."
 
 
@@ -41,6 +43,17 @@ class GroundedAnswer:
     # Why the agent did not finish on its own: "no_tool_call", "malformed_tool_call" (path "agent_fallback"),
     # or a loop guard's "max_steps", "repeated_call", "token_budget" (path "agent"); "" when it did.
     fallback_reason: str = ""
+    # The passages put in the model's prompt (RAG passages, or every passage a tool showed the agent),
+    # in the order first shown: lets an eval ask whether the gold passage reached the model.
+    prompt_chunk_ids: list[int] = field(default_factory=list)
+    prompt_document_ids: list[int] = field(default_factory=list)  # the document of each chunk above
+
+    def record_prompt_passages(self, hits: list[Hit]) -> None:
+        """Add ``hits`` to the passages the model was shown, each chunk once."""
+        for hit in hits:
+            if hit.chunk_id not in self.prompt_chunk_ids:
+                self.prompt_chunk_ids.append(hit.chunk_id)
+                self.prompt_document_ids.append(hit.document_id)
 
 
 @dataclass

@@ -143,6 +143,8 @@ class Answerer:
             "timings_ms": result.timings_ms,
             "path": result.path,
             "fallback_reason": result.fallback_reason,
+            "prompt_chunk_ids": result.prompt_chunk_ids,
+            "prompt_document_ids": result.prompt_document_ids,
         }
         message_id = self.conversations.add(
             conversation_id,
@@ -164,4 +166,6 @@ class Answerer:
             result.path,
             query,
             result.fallback_reason,
+            result.prompt_chunk_ids,
+            result.prompt_document_ids,
         )

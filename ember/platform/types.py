@@ -35,6 +35,10 @@ class Answer:
     # Why the agent did not finish on its own: "no_tool_call", "malformed_tool_call" (path "agent_fallback"),
     # or a loop guard's "max_steps", "repeated_call", "token_budget" (path "agent"); "" otherwise.
     fallback_reason: str = ""
+    # The chunks whose passages were in the model's prompt, in the order first shown, and each one's
+    # document id (same order): "did the gold passage reach the prompt" is measured on these.
+    prompt_chunk_ids: list[int] = field(default_factory=list)
+    prompt_document_ids: list[int] = field(default_factory=list)
 
 
 # How each fallback reason reads to a person; the chat and the CLI both say it.

@@ -15,8 +15,11 @@ def test_answer_cites_retrieved_passages_that_all_resolve(local_llm, facts_searc
     assert any(e.kind == "token" for e in events)
     assert answer.citations, answer
     chunk_ids = {h.chunk_id for h in facts_search("How long is the Kelmora Bridge?", 3)}
+    assert set(answer.prompt_chunk_ids) <= chunk_ids and answer.prompt_chunk_ids
+    shown = dict(zip(answer.prompt_chunk_ids, answer.prompt_document_ids, strict=True))
     for citation in answer.citations:
         assert citation.chunk_id in chunk_ids
+        assert shown[citation.chunk_id] == citation.document_id
         assert citation.title == "Kelmora Bridge"
         assert citation.quote in facts_service.search("Kelmora", ["facts"], k=1, mode="bm25").hits[0].text
     assert "invalid_citations" not in answer.flags

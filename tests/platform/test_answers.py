@@ -21,11 +21,15 @@ def test_ask_returns_resolving_citations_and_stores_the_turn(facts_service):  # 
             chunk = session.get(Chunk, citation.chunk_id)
             assert chunk is not None and citation.quote in chunk.text
             assert session.get(Document, chunk.document_id).title == citation.title
+        for chunk_id, document_id in zip(answer.prompt_chunk_ids, answer.prompt_document_ids, strict=True):
+            assert session.get(Chunk, chunk_id).document_id == document_id
+    assert {c.chunk_id for c in answer.citations} <= set(answer.prompt_chunk_ids)
     conversation = facts_service.get_conversation(answer.conversation_id)
     question, stored = conversation.messages
     assert question.content == "When was the Kelmora Bridge opened?"
     assert stored.id == answer.message_id and stored.content == answer.text
     assert stored.citations == answer.citations and stored.metadata["flags"] == answer.flags
+    assert stored.metadata["prompt_chunk_ids"] == answer.prompt_chunk_ids
     assert {"retrieve", "first_token", "generate"} <= set(answer.timings_ms)
 
 
@@ -87,6 +91,7 @@ def test_agent_mode_runs_and_records_its_path_and_steps(facts_service):  # noqa:
     )
     answer = events[-1].answer
     assert answer.path in ("agent", "agent_fallback")
+    assert answer.prompt_chunk_ids  # the agent's (or its fallback's) passages reached the prompt
     assert len([e for e in events if e.kind == "step"]) == len(answer.steps) <= 6
     stored = facts_service.get_conversation(answer.conversation_id)
     assert stored.mode == "agent" and stored.messages[-1].steps == answer.steps
