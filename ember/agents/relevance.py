@@ -1,8 +1,8 @@
 """How relevant a hit is, on a scale a fixed threshold can be set on.
 
 Fused scores only encode ranks, so they cannot say "nothing here is relevant". The dense stage's cosine
-similarity can: bench/answer/run.py reports the top dense score of answerable questions, to check the
-threshold against. A reranker from train-reranker is trained listwise, so its scores rank well but have
+similarity can: the wave-1 answer bench (docs/benchmarks.md) reported the top dense score of answerable
+questions, to check the threshold against. A reranker from train-reranker is trained listwise, so its scores rank well but have
 no fixed zero; its score decides only for hits the dense stage did not return.
 """
 

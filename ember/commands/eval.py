@@ -1,10 +1,13 @@
-"""`ember eval retrieval DATASET_DIR`: BEIR-format retrieval evaluation over every search mode."""
+"""`ember eval ...`: retrieval (BEIR), answers, agent, report, gate and all (ember.evals)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -91,3 +94,165 @@ def retrieval(
     console.print(table)
     json_path, md_path = write_report(report, out)
     console.print(f"wrote {json_path} and {md_path}")
+
+
+@contextmanager
+def _eval_errors() -> Iterator[None]:
+    """Bad input (a QA/task file, an unknown collection, a run folder) is one line and exit 2."""
+    from ember.platform.errors import EmberError
+
+    try:
+        yield
+    except (ValueError, EmberError) as exc:
+        err_console.print(f"[red]error:[/red] {escape(str(exc))}", soft_wrap=True)
+        raise typer.Exit(2) from exc
+
+
+def _runs_dir() -> Path:
+    from ember.evals.runs import default_runs_dir
+
+    return default_runs_dir()
+
+
+@app.command("answers")
+def answers(
+    qa_file: Path = typer.Argument(..., help="QA JSONL: id, question, answer, answer_type, relevant_ids."),
+    collection: str = typer.Option(..., "-c", "--collection", help="Collection to answer from."),
+    corpus: Path | None = typer.Option(None, "--corpus", help="BEIR corpus.jsonl ingested into it first."),
+    concurrency: int = typer.Option(1, "--concurrency", min=1, help="Questions in flight (threads)."),
+    resume: Path | None = typer.Option(None, "--resume", help="A run folder to finish, skipping done ids."),
+    max_tokens: int = typer.Option(96, "--max-tokens", min=1),
+    limit: int | None = typer.Option(None, "--limit", min=1, help="Only the first N questions."),
+) -> None:
+    """Grounded answers: match, F1, abstention, citation validity and support, gold recall, latency."""
+    from ember.commands.common import service
+    from ember.evals.suites import run_answers
+
+    with _eval_errors():
+        run = run_answers(
+            service(), qa_file, collection, _runs_dir(), corpus, concurrency, resume, max_tokens, limit
+        )
+    _print_summary(run)
+
+
+@app.command("agent")
+def agent(
+    tasks_file: Path = typer.Argument(..., help="Task JSONL: id, task, answer, tolerance, needs."),
+    collection: str = typer.Option(..., "-c", "--collection", help="Collection the agent searches."),
+    samples: int = typer.Option(1, "--samples", "-k", min=1, help="Seeded samples per task (pass^k)."),
+    temperature: float | None = typer.Option(
+        None, "--temperature", help="Default 0, or 0.7 with --samples > 1."
+    ),
+    seed: int = typer.Option(0, "--seed", help="Sample i uses seed + i."),
+    concurrency: int = typer.Option(1, "--concurrency", min=1),
+    resume: Path | None = typer.Option(None, "--resume", help="A run folder to finish, skipping done ids."),
+    max_tokens: int = typer.Option(96, "--max-tokens", min=1),
+    limit: int | None = typer.Option(None, "--limit", min=1, help="Only the first N tasks."),
+) -> None:
+    """Agent tasks: success within tolerance, tool use, repairs, fallbacks, loop guards, pass^k."""
+    from ember.commands.common import service
+    from ember.evals.suites import run_agent
+
+    with _eval_errors():
+        run = run_agent(
+            service(),
+            tasks_file,
+            collection,
+            _runs_dir(),
+            samples,
+            temperature,
+            seed,
+            concurrency,
+            resume,
+            max_tokens,
+            limit,
+        )
+    _print_summary(run)
+
+
+def _print_summary(run) -> None:  # noqa: ANN001 - RunFolder, imported lazily
+    summary = run.read_summary()
+    table = Table(title=f"{summary.get('suite')} · {summary.get('items')} items")
+    table.add_column("metric")
+    table.add_column("mean", justify="right")
+    table.add_column("95% CI", justify="right")
+    table.add_column("n", justify="right")
+    for metric in summary.get("metrics", {}).values():
+        scale, unit = (100, "%") if metric["share"] else (1, "")
+        mean = "n/a" if metric["mean"] is None else f"{scale * metric['mean']:.1f}{unit}"
+        ci = (
+            ""
+            if metric["ci_low"] is None
+            else f"{scale * metric['ci_low']:.1f}–{scale * metric['ci_high']:.1f}"
+        )
+        table.add_row(metric["label"], mean, ci, str(metric["n"]))
+    console.print(table)
+    for key, value in summary.items():
+        if key not in ("suite", "items", "metrics"):
+            console.print(f"{key}: {value:.3f}" if isinstance(value, float) else f"{key}: {value}")
+    console.print(f"run folder: {run.path}")
+
+
+@app.command("report")
+def report(
+    runs: list[Path] = typer.Argument(..., help="Run folders; runs of one suite are compared side by side."),
+    out: Path = typer.Option(..., "--out", help="Folder for report.md, report.html and the plots."),
+) -> None:
+    """A Markdown and a self-contained HTML report with plots of one or more runs."""
+    from ember.evals.report import build_report
+    from ember.evals.runs import open_run
+
+    with _eval_errors():
+        md_path, html_path = build_report([open_run(_runs_dir(), "", {}, resume=r) for r in runs], out)
+    console.print(f"wrote {md_path} and {html_path}")
+
+
+@app.command("gate")
+def gate(
+    baseline: Path = typer.Option(..., "--baseline", help="The baseline run folder."),
+    candidate: Path = typer.Option(..., "--candidate", help="The candidate run folder."),
+    metrics: list[str] = typer.Option([], "--metric", help="Metric to check (repeatable; default: quality)."),
+) -> None:
+    """Exit 1 when a metric drops by more than its paired bootstrap 95% interval over shared items."""
+    from ember.evals.gate import gate as run_gate
+    from ember.evals.runs import open_run
+
+    with _eval_errors():
+        rows = run_gate(
+            open_run(_runs_dir(), "", {}, resume=baseline),
+            open_run(_runs_dir(), "", {}, resume=candidate),
+            metrics,
+        )
+    table = Table(title=f"gate: {candidate.name} vs {baseline.name}")
+    for column in ("metric", "items", "baseline", "candidate", "Δ", "95% CI of Δ", "verdict"):
+        table.add_column(column, justify="left" if column == "metric" else "right")
+    for r in rows:
+        table.add_row(
+            r.label,
+            str(r.items),
+            f"{r.baseline:.3f}",
+            f"{r.candidate:.3f}",
+            f"{r.difference:+.3f}",
+            f"[{r.ci_low:+.3f}, {r.ci_high:+.3f}]",
+            "[red]REGRESSED[/red]" if r.regressed else "ok",
+        )
+    console.print(table)
+    if any(r.regressed for r in rows):
+        raise typer.Exit(1)
+
+
+@app.command("all")
+def all_suites(
+    config_file: Path = typer.Argument(..., help="TOML: [retrieval] [answers] [agent] [llm] [report]."),
+) -> None:
+    """Run every suite named in one TOML file and write one report."""
+    from ember.commands.common import service
+    from ember.evals.all_suites import run_all
+
+    with _eval_errors():
+        result = run_all(config_file, service, _runs_dir())
+    for suite, run in result.runs.items():
+        console.print(f"{suite}: {run.path}")
+    for note in result.notes:
+        err_console.print(f"[yellow]note:[/yellow] {note}")
+    console.print(f"report: {result.report} ({result.seconds:.0f} s)")

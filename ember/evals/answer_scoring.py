@@ -1,70 +1,132 @@
-"""Answer scoring: numeric match with tolerance, normalized containment for short answers."""
+"""Answer scoring that a citation marker or a model name cannot fool.
+
+Citation markers (``[2]``, ``[1, 3]``) are removed before anything is matched. A number counts only as a
+quantity: not glued to a word ("4-gram", "4-bit", "A100", "GPT-3"), not the version after a name
+("Llama 2", "Figure 3"). Quantities understand thousands separators, decimals, ``1e-8``, ``3.3 × 10¹⁸``,
+scale words and letters ("70 billion", "66M"), percent, and the qualifiers ``~ + < > ± up to``, which are
+kept on the gold side only to set how close a match must be.
+"""
 
 from __future__ import annotations
 
 import re
 import unicodedata
+from collections import Counter
+from dataclasses import dataclass
 
+MARKER = re.compile(r"\s*\[\d+(?:\s*,\s*\d+)*\]")
 _SUPERSCRIPTS = str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹⁻", "0123456789-")
-_SCALE = {
-    "thousand": 1e3,
-    "k": 1e3,
-    "million": 1e6,
-    "m": 1e6,
-    "billion": 1e9,
-    "b": 1e9,
-    "trillion": 1e12,
-    "t": 1e12,
-}
-_NUMBER = re.compile(
-    r"(?<![\w.])(\d+(?:,\d{3})*(?:\.\d+)?|\.\d+)"  # 8,602 · 3.3 · .5
-    r"(?:\s*[×x\*]\s*10\^?\s*([-⁻]?[\d⁰¹²³⁴⁵⁶⁷⁸⁹]+))?"  # × 10¹⁸ / x10^18
-    r"(?:e([-+]?\d+))?"  # 1e9
-    r"(?:\s*(thousand|million|billion|trillion)|([kmbt])(?![a-z]))?",  # "70 billion", "66M" (not "412 m")
-    re.IGNORECASE,
+_SCALE = {"thousand": 1e3, "million": 1e6, "billion": 1e9, "trillion": 1e12, "k": 1e3, "m": 1e6, "b": 1e9}
+_QUANTITY = re.compile(
+    r"(?<![\w.\-/])(?<![A-Za-z]-)"  # not inside a word, a name such as GPT-3, or a path
+    r"(?P<mantissa>\d+(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?|\.\d+)"
+    r"(?:\s*[×x*]\s*10\^?(?P<power>[-⁻]?[\d⁰¹²³⁴⁵⁶⁷⁸⁹]+))?"  # 3.3 × 10¹⁸, 3x10^18
+    r"(?:[eE](?P<exponent>[-+]?\d+))?"  # 1e-8
+    r"(?:\s*(?P<word>thousand|million|billion|trillion)\b|(?P<letter>[kKmMbB])(?![A-Za-z]))?"
+    r"(?P<percent>\s*%)?"
+    r"(?![\w-]*[A-Za-z])"  # "4-gram", "4-bit", "3D" are words, not quantities
+    r"(?!\.\d)"  # "3.5.1" is a version
 )
+# A capitalised word right before a number names a thing ("Llama 2", "Table 3"), unless it is one of these.
+_LEAD_INS = frozenset(
+    "a about above after almost an and approximately are around as at below between by each exactly from "
+    "has have in is just nearly of only over roughly some than the to under until up was were with "
+    "answer result total".split()
+)
+_NAME_BEFORE = re.compile(r"\b([A-Z][A-Za-z]*)\s+$")
+APPROXIMATE_TOLERANCE = 0.05  # a gold value marked "~" is itself rounded
 
 
-def numbers(text: str) -> list[float]:
-    values = []
-    for mantissa, power, exponent, word, letter in _NUMBER.findall(text):
-        scale = word or letter
-        value = float(mantissa.replace(",", ""))
-        if power:
-            value *= 10 ** int(power.translate(_SUPERSCRIPTS))
-        if exponent:
-            value *= 10 ** int(exponent)
+@dataclass(frozen=True)
+class Quantity:
+    value: float
+    percent: bool = False
+
+
+def strip_citations(text: str) -> str:
+    return MARKER.sub("", text)
+
+
+def quantities(text: str) -> list[Quantity]:
+    """Every quantity in ``text`` (citation markers removed first), in order."""
+    text = unicodedata.normalize("NFKC", strip_citations(text)).replace("\u2212", "-")
+    found = []
+    for match in _QUANTITY.finditer(text):
+        name = _NAME_BEFORE.search(text[: match.start()])
+        if name and name.group(1).lower() not in _LEAD_INS:
+            continue
+        value = float(match["mantissa"].replace(",", ""))
+        if match["power"]:
+            value *= 10 ** int(match["power"].translate(_SUPERSCRIPTS))
+        if match["exponent"]:
+            value *= 10 ** int(match["exponent"])
+        scale = match["word"] or match["letter"]
         if scale:
             value *= _SCALE[scale.lower()]
-        values.append(value)
-    return values
+        found.append(Quantity(value, bool(match["percent"])))
+    return found
+
+
+def _close(value: float, target: float, tolerance: float) -> bool:
+    return abs(value - target) <= tolerance * max(abs(target), 1e-12)
+
+
+def quantity_matches(found: Quantity, gold: Quantity, tolerance: float) -> bool:
+    """Equal within tolerance; a gold percent also matches its fraction (17.7% ~ 0.177)."""
+    if _close(found.value, gold.value, tolerance):
+        return True
+    return gold.percent and not found.percent and _close(found.value * 100, gold.value, tolerance)
+
+
+def gold_tolerance(gold: str, tolerance: float) -> float:
+    return max(tolerance, APPROXIMATE_TOLERANCE) if "~" in gold else tolerance
 
 
 def numeric_match(response: str, gold: float | str, tolerance: float = 0.01) -> bool:
-    """The gold number (the first one in a gold string) appears in the response within ``tolerance``."""
-    target = gold if isinstance(gold, int | float) else (numbers(str(gold)) or [None])[0]
-    if target is None:
+    """The gold quantity (the first one of a gold string) appears in the response as a quantity."""
+    targets = [Quantity(float(gold))] if isinstance(gold, int | float) else quantities(gold)[:1]
+    if not targets:
         return False
-    return any(abs(v - target) <= tolerance * max(abs(target), 1e-12) for v in numbers(response))
+    tolerance = gold_tolerance(str(gold), tolerance)
+    return any(quantity_matches(q, targets[0], tolerance) for q in quantities(response))
+
+
+def all_quantities_match(response: str, gold: str, tolerance: float = 0.01) -> bool | None:
+    """Every quantity of the gold (a range, a pair, before → after) appears in the response; None when
+    the gold holds no quantity."""
+    targets = quantities(gold)
+    if not targets:
+        return None
+    found = quantities(response)
+    tolerance = gold_tolerance(gold, tolerance)
+    return all(any(quantity_matches(q, t, tolerance) for q in found) for t in targets)
 
 
 def normalize(text: str) -> str:
-    text = unicodedata.normalize("NFKC", text).lower()
-    return " ".join(re.sub(r"[^\w\s.%]", " ", text).split())
+    text = unicodedata.normalize("NFKC", strip_citations(text)).lower()
+    return " ".join(re.sub(r"[^\w\s.%]", " ", text).replace(". ", " ").split()).rstrip(".")
 
 
-def contains_match(response: str, gold: str) -> bool:
-    """The gold answer (minus a parenthesised aside) appears in the response, after normalization."""
+def exact_match(response: str, gold: str) -> bool:
+    """The gold answer (minus a parenthesised aside) appears in the response, both normalized."""
     core = normalize(re.sub(r"\(.*?\)", "", gold))
-    return bool(core) and core in normalize(response)
+    return bool(core) and f" {core} " in f" {normalize(response)} "
+
+
+def token_f1(response: str, gold: str) -> float:
+    """SQuAD-style token F1 between the normalized response and gold."""
+    predicted, expected = normalize(response).split(), normalize(gold).split()
+    common = sum((Counter(predicted) & Counter(expected)).values())
+    if not common:
+        return 0.0
+    precision, recall = common / len(predicted), common / len(expected)
+    return 2 * precision * recall / (precision + recall)
 
 
 def answer_match(response: str, gold: float | str, answer_type: str, tolerance: float = 0.01) -> bool:
+    """The headline match: the gold quantity for numeric answers, every gold quantity for short ones
+    that hold numbers, else the normalized gold text."""
     if answer_type == "numeric":
         return numeric_match(response, gold, tolerance)
-    return contains_match(response, str(gold))
-
-
-def passage_contains(passage: str, gold: float | str, answer_type: str) -> bool:
-    """A cited passage supports the answer when it contains the gold number / text."""
-    return answer_match(passage, gold, answer_type)
+    by_quantity = all_quantities_match(response, str(gold), tolerance)
+    return by_quantity if by_quantity is not None else exact_match(response, str(gold))

@@ -1,0 +1,134 @@
+"""`ember eval all CONFIG.toml`: the retrieval, answers, agent and llm suites from one file, one report.
+
+[answers]                       # any section may be left out
+qa = "qa/factoid.jsonl"         # paths are relative to the TOML file
+collection = "dev"
+corpus = "retrieval/corpus.jsonl"   # optional: ingested into the collection first
+concurrency = 1
+max_tokens = 96
+limit = 20                      # optional: the first N items
+[agent]
+tasks = "agent/tasks.jsonl"
+collection = "dev"
+samples = 1                     # temperature, seed, max_tokens, limit as for `ember eval agent`
+[retrieval]
+datasets = ["retrieval/datapoint"]
+corpus = "retrieval/corpus.jsonl"
+modes = ["bm25", "dense", "hybrid"]
+[llm]                           # passed to ember.evals.llm_suite.run_llm_suite
+texts = ["docs"]
+mcq = "builtin"                 # or a path
+[report]
+out = "eval-report"
+"""
+
+from __future__ import annotations
+
+import time
+import tomllib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ember.evals.report import build_report
+from ember.evals.runs import RunFolder, open_run
+from ember.evals.suites import run_agent, run_answers, run_retrieval
+
+if TYPE_CHECKING:
+    from ember.platform.service import EmberService
+
+SECTIONS = {
+    "answers": {"qa", "collection", "corpus", "concurrency", "max_tokens", "limit"},
+    "agent": {"tasks", "collection", "samples", "temperature", "seed", "concurrency", "max_tokens", "limit"},
+    "retrieval": {"datasets", "corpus", "modes", "reranker"},
+    "llm": {"texts", "collection", "mcq", "model", "quantize"},
+    "report": {"out"},
+}
+REQUIRED = {"answers": {"qa", "collection"}, "agent": {"tasks", "collection"}, "retrieval": {"datasets"}}
+PATHS = {"qa", "tasks", "corpus", "datasets", "texts", "mcq", "out"}
+
+
+@dataclass
+class AllResult:
+    runs: dict[str, RunFolder] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    report: Path | None = None
+    seconds: float = 0.0
+
+
+def read_config(path: Path) -> dict[str, dict[str, Any]]:
+    """The TOML file, checked: known sections and keys, required keys, paths resolved beside the file."""
+    try:
+        raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ValueError(f"{path}: {exc}") from exc
+    config = {}
+    for section, table in raw.items():
+        if section not in SECTIONS or not isinstance(table, dict):
+            raise ValueError(f"{path}: unknown section [{section}]; known: {', '.join(SECTIONS)}")
+        unknown = set(table) - SECTIONS[section]
+        missing = REQUIRED.get(section, set()) - set(table)
+        if unknown or missing:
+            problem = f"unknown key {sorted(unknown)}" if unknown else f"missing key {sorted(missing)}"
+            raise ValueError(f"{path}: [{section}] {problem}")
+        config[section] = {k: _resolve(path, k, v) for k, v in table.items()}
+    if not set(config) - {"report"}:
+        raise ValueError(f"{path}: no suite to run; add [answers], [agent], [retrieval] or [llm]")
+    return config
+
+
+def _resolve(path: Path, key: str, value: Any) -> Any:
+    if key not in PATHS or value == "builtin":
+        return value
+    base = Path(path).resolve().parent
+    return [base / v for v in value] if isinstance(value, list) else base / value
+
+
+def run_all(path: Path, make_service: Callable[[], EmberService], runs_dir: Path) -> AllResult:
+    config = read_config(path)
+    result, start = AllResult(), time.perf_counter()
+    service = make_service() if set(config) & {"answers", "agent", "llm"} else None
+    for dataset in config.get("retrieval", {}).get("datasets", []):
+        r = config["retrieval"]
+        result.runs[f"retrieval {dataset.name}"] = run_retrieval(
+            dataset,
+            runs_dir,
+            r.get("corpus"),
+            tuple(r.get("modes", ("bm25", "dense", "hybrid"))),
+            r.get("reranker"),
+        )
+    if "answers" in config:
+        a = dict(config["answers"])
+        result.runs["answers"] = run_answers(service, a.pop("qa"), a.pop("collection"), runs_dir, **a)
+    if "agent" in config:
+        a = dict(config["agent"])
+        result.runs["agent"] = run_agent(service, a.pop("tasks"), a.pop("collection"), runs_dir, **a)
+    if "llm" in config:
+        llm_run = _run_llm(service, config["llm"], runs_dir, result.notes)
+        if llm_run is not None:
+            result.runs["llm"] = llm_run
+    out = (
+        config.get("report", {}).get("out")
+        or runs_dir / "reports" / Path(next(iter(result.runs.values())).path).name
+    )
+    result.report, _ = build_report(list(result.runs.values()), Path(out))
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+def _run_llm(
+    service: EmberService, options: dict[str, Any], runs_dir: Path, notes: list[str]
+) -> RunFolder | None:
+    try:
+        from ember.evals.llm_suite import BUILTIN_MCQ, run_llm_suite
+    except ImportError:
+        notes.append("[llm] skipped: this Ember has no llm suite (ember.evals.llm_suite)")
+        return None
+    options = dict(options)
+    if options.get("mcq") == "builtin":
+        options["mcq"] = BUILTIN_MCQ
+    if "texts" in options:
+        options["texts"] = [str(t) for t in options["texts"]]
+    summary = run_llm_suite(service, runs_dir=runs_dir, **options)
+    return open_run(runs_dir, "llm", {}, resume=Path(summary["run_dir"]))
