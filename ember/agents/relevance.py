@@ -2,8 +2,8 @@
 
 Fused scores only encode ranks, so they cannot say "nothing here is relevant". The dense stage's cosine
 similarity can: the wave-1 answer bench (docs/benchmarks.md) reported the top dense score of answerable
-questions, to check the threshold against. A reranker from train-reranker is trained listwise, so its scores rank well but have
-no fixed zero; its score decides only for hits the dense stage did not return.
+questions, to check the threshold against. A reranker from train-reranker is trained listwise, so its
+scores rank well but have no fixed zero; its score decides only for hits the dense stage did not return.
 """
 
 from __future__ import annotations
