@@ -12,11 +12,11 @@ message; when it ignores the ``tool_calls`` field, earlier calls are written int
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ember.llm.inference.engine import Engine
+from ember.llm.inference.engine import Engine, StreamChunk
 from ember.llm.inference.sampling import SamplingParams
 from ember.llm.inference.tool_calls import (
     MalformedToolCall,
@@ -69,7 +69,7 @@ class ChatModel:
 
     def chat(self, messages: list[dict], tools: list[dict] | None = None, **sampling) -> ChatResult:
         """One assistant turn. ``sampling`` takes SamplingParams fields (max_tokens, temperature...)."""
-        prompt = self._prompt(messages, tools)
+        prompt = self.prompt(messages, tools)
         generation = self.engine.generate([prompt], SamplingParams(**sampling))[0]
         return self._result(generation.text, len(prompt), len(generation.token_ids), generation.finish_reason)
 
@@ -78,10 +78,14 @@ class ChatModel:
     ) -> Iterator[ChatDelta]:
         """Like chat(), yielding the visible text as it is generated: tool-call markup stays hidden,
         and the deltas join to the final ``result.text``."""
-        prompt = self._prompt(messages, tools)
+        prompt = self.prompt(messages, tools)
+        yield from self.deltas(len(prompt), self.engine.stream(prompt, SamplingParams(**sampling)))
+
+    def deltas(self, prompt_tokens: int, chunks: Iterable[StreamChunk]) -> Iterator[ChatDelta]:
+        """The visible deltas of an engine's stream chunks (the LLM scheduler feeds its own)."""
         text, count, reason = [], 0, "length"
         markup = ToolMarkupFilter(self.tool_call_format)
-        for chunk in self.engine.stream(prompt, SamplingParams(**sampling)):
+        for chunk in chunks:
             text.append(chunk.text)
             count += len(chunk.token_ids)
             reason = chunk.finish_reason or reason
@@ -91,9 +95,10 @@ class ChatModel:
         rest = markup.finish()
         if rest:
             yield ChatDelta(rest)
-        yield ChatDelta("", self._result("".join(text), len(prompt), count, reason))
+        yield ChatDelta("", self._result("".join(text), prompt_tokens, count, reason))
 
-    def _prompt(self, messages: list[dict], tools: list[dict] | None) -> list[int]:
+    def prompt(self, messages: list[dict], tools: list[dict] | None) -> list[int]:
+        """The prompt's token ids: the chat template rendered, with the tool-call format fitted in."""
         if not messages:
             raise ValueError("messages is empty: a chat needs at least one message")
         messages, tools = fit_to_template(self.engine.tokenizer, messages, tools)

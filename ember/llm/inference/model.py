@@ -14,6 +14,7 @@ from torch import nn
 
 from ember.llm.inference.config import ModelConfig
 from ember.llm.inference.kv_cache import KVCache
+from ember.llm.inference.paged_kv import PagedBatch, PagedKVCache
 
 
 class RMSNorm(nn.Module):
@@ -84,13 +85,7 @@ class Attention(nn.Module):
         kv_len: int | None,
     ) -> torch.Tensor:
         b, t, _ = x.shape
-        q = self.wq(x).view(b, t, self.n_heads, self.head_dim)
-        k = self.wk(x).view(b, t, self.n_kv_heads, self.head_dim)
-        v = self.wv(x).view(b, t, self.n_kv_heads, self.head_dim)
-        if self.q_norm is not None:
-            q, k = self.q_norm(q), self.k_norm(k)
-        q = q * cos + rotate_half(q) * sin
-        k = k * cos + rotate_half(k) * sin
+        q, k, v = self._qkv(x, cos, sin)
         if cache is not None:
             k, v = cache.update(layer, positions, k, v, kv_len)
         else:
@@ -103,6 +98,44 @@ class Attention(nn.Module):
             q.transpose(1, 2), k, v, attn_mask=mask, enable_gqa=self.n_heads != self.n_kv_heads
         )
         return self.wo(out.transpose(1, 2).reshape(b, t, -1))
+
+    def forward_paged(
+        self,
+        x: torch.Tensor,
+        cos: torch.Tensor,
+        sin: torch.Tensor,
+        cache: PagedKVCache,
+        batch: PagedBatch,
+        layer: int,
+    ) -> torch.Tensor:
+        """x (1, N, d): one step's tokens of many sequences, flattened; K/V go through block tables."""
+        q, k, v = self._qkv(x, cos, sin)
+        k_pool, v_pool = cache.k[layer], cache.v[layer]
+        k_pool.view(-1, *k_pool.shape[2:])[batch.slots] = k[0].to(k_pool.dtype)
+        v_pool.view(-1, *v_pool.shape[2:])[batch.slots] = v[0].to(v_pool.dtype)
+        out = torch.empty_like(q[0])
+        for g in batch.groups:
+            end = g.start + g.rows * g.length
+            queries = q[0, g.start : end].view(g.rows, g.length, self.n_heads, self.head_dim).transpose(1, 2)
+            # Gather whole blocks: (rows, blocks, size, heads, dim) -> (rows, heads, keys, dim).
+            width = g.mask.shape[-1]
+            keys = k_pool[g.blocks].flatten(1, 2)[:, :width].transpose(1, 2).to(q.dtype)
+            values = v_pool[g.blocks].flatten(1, 2)[:, :width].transpose(1, 2).to(q.dtype)
+            attended = F.scaled_dot_product_attention(
+                queries, keys, values, attn_mask=g.mask, enable_gqa=self.n_heads != self.n_kv_heads
+            )
+            out[g.start : end] = attended.transpose(1, 2).reshape(-1, self.n_heads, self.head_dim)
+        return self.wo(out.view(1, x.shape[1], -1))
+
+    def _qkv(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor):
+        """Queries, keys and values (B, T, heads, head_dim), normed (QK-norm) and rotated."""
+        b, t, _ = x.shape
+        q = self.wq(x).view(b, t, self.n_heads, self.head_dim)
+        k = self.wk(x).view(b, t, self.n_kv_heads, self.head_dim)
+        v = self.wv(x).view(b, t, self.n_kv_heads, self.head_dim)
+        if self.q_norm is not None:
+            q, k = self.q_norm(q), self.k_norm(k)
+        return q * cos + rotate_half(q) * sin, k * cos + rotate_half(k) * sin, v
 
 
 class FeedForward(nn.Module):
@@ -126,6 +159,10 @@ class Block(nn.Module):
 
     def forward(self, x, cos, sin, mask, positions, cache, layer, kv_len) -> torch.Tensor:
         x = x + self.attn(self.attn_norm(x), cos, sin, mask, positions, cache, layer, kv_len)
+        return x + self.ffn(self.ffn_norm(x))
+
+    def forward_paged(self, x, cos, sin, cache: PagedKVCache, batch: PagedBatch, layer: int) -> torch.Tensor:
+        x = x + self.attn.forward_paged(self.attn_norm(x), cos, sin, cache, batch, layer)
         return x + self.ffn(self.ffn_norm(x))
 
 
@@ -193,3 +230,21 @@ class Transformer(nn.Module):
         if logits_index is not None:
             x = x[torch.arange(b, device=x.device), logits_index].unsqueeze(1)
         return self.lm_head(self.norm(x)).float()
+
+    def forward_paged(
+        self,
+        tokens: torch.Tensor,
+        positions: torch.Tensor,
+        cache: PagedKVCache,
+        batch: PagedBatch,
+        logits_index: torch.Tensor,
+    ) -> torch.Tensor:
+        """Logits (R, V) at ``logits_index`` of one continuous-batching step: ``tokens`` and
+        ``positions`` (N,) are the new tokens of many sequences, flattened (no padding through the
+        linear layers); attention reads each sequence's keys and values through its block table."""
+        x = self.tok_emb(tokens).unsqueeze(0)
+        cos = self.rope_cos[positions].unsqueeze(1).unsqueeze(0).to(x.dtype)
+        sin = self.rope_sin[positions].unsqueeze(1).unsqueeze(0).to(x.dtype)
+        for i, block in enumerate(self.layers):
+            x = block.forward_paged(x, cos, sin, cache, batch, i)
+        return self.lm_head(self.norm(x[0, logits_index])).float()

@@ -2,12 +2,14 @@
 
 Only model calls queue here, so a request's retrieval, SQL or remote-LLM calls run side by side with
 other requests' generations. Requests (messages, tools, sampling, an output channel, a cancel flag) go
-into a queue the worker loop drains. Today the loop runs one request at a time to completion, token by
-token through ``ChatModel.stream``, checking the cancel flag between tokens; continuous batching will
-later replace that loop with one that steps several requests per decode step.
+into a queue the worker loop drains into a continuous-batching engine (batch_engine): up to
+``max_running`` sequences decode together, one forward pass per step, over a paged KV cache of
+``kv_blocks`` blocks whose full blocks are shared by requests with the same prefix. Requests beyond
+``max_running`` wait; with ``max_waiting`` set, one more is refused with SchedulerBusy.
+``max_running=1`` is the one-at-a-time server.
 
-    scheduler = LLMScheduler(ChatModel.load("smollm2-135m-instruct"))
-    scheduler.chat(messages, max_tokens=64)            # blocks until its turn and the result
+    scheduler = LLMScheduler(ChatModel.load("smollm2-135m-instruct"), max_running=16)
+    scheduler.chat(messages, max_tokens=64)            # blocks until the result
     for delta in scheduler.stream(messages): ...       # deltas as the worker produces them
     scheduler.close()
 """
@@ -20,7 +22,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from ember.llm.inference.batch_engine import BatchEngine, Sequence
 from ember.llm.inference.chat import ChatDelta, ChatModel, ChatResult
+from ember.llm.inference.sampling import SamplingParams
 
 _END = ("end", None)
 
@@ -29,33 +33,37 @@ class SchedulerClosed(RuntimeError):
     """The scheduler was closed before or while the request ran."""
 
 
+class SchedulerBusy(RuntimeError):
+    """The waiting queue is full (``max_waiting``): the caller should retry later."""
+
+
 @dataclass
 class _Request:
     messages: list[dict]
     tools: list[dict] | None
     sampling: dict[str, Any]
-    output: queue.SimpleQueue = field(default_factory=queue.SimpleQueue)  # ("delta"|"error"|"end", value)
+    # ("prompt", token count) first, then ("chunk", StreamChunk)..., or ("error", exc); then ("end", None)
+    output: queue.SimpleQueue = field(default_factory=queue.SimpleQueue)
     cancelled: threading.Event = field(default_factory=threading.Event)
 
 
 class RequestStream(Iterator[ChatDelta]):
     """The caller's end of one request. Closing it (break, ``close()``, garbage collection, or from
-    another thread) cancels the request: waiting, it is skipped; running, it stops at the next token."""
+    another thread) cancels the request: waiting, it is skipped; running, it stops at the next step."""
 
-    def __init__(self, request: _Request) -> None:
+    def __init__(self, request: _Request, model: ChatModel) -> None:
         self._request = request
         self._done = False
+        self._deltas = self._read(model)
 
     def __next__(self) -> ChatDelta:
         if self._done:
             raise StopIteration
-        kind, value = self._request.output.get()
-        if kind == "delta":
-            return value
-        self._done = True
-        if kind == "error":
-            raise value
-        raise StopIteration
+        try:
+            return next(self._deltas)
+        except BaseException:
+            self._done = True
+            raise
 
     def close(self) -> None:
         self._done = True  # deltas the worker already produced are dropped, not yielded
@@ -66,22 +74,77 @@ class RequestStream(Iterator[ChatDelta]):
     def __del__(self) -> None:
         self.close()
 
+    def _read(self, model: ChatModel) -> Iterator[ChatDelta]:
+        """Deltas, detokenized and tool-markup-filtered on the caller's thread, not the worker's."""
+        kind, value = self._request.output.get()
+        if kind == "error":
+            raise value
+        if kind == "prompt":
+            yield from model.deltas(value, self._chunks())
+
+    def _chunks(self):
+        while not self._done:
+            kind, value = self._request.output.get()
+            if kind == "chunk":
+                yield value
+            elif kind == "error":
+                raise value
+            else:
+                return
+
 
 class LLMScheduler:
-    """Serialises the model calls of concurrent requests; same ``chat``/``stream``/``engine`` as ChatModel."""
+    """Batches the model calls of concurrent requests; same ``chat``/``stream``/``engine`` as ChatModel.
 
-    def __init__(self, model: ChatModel) -> None:
+    ``max_running`` sequences generate together (1: one at a time, as before continuous batching);
+    ``kv_blocks`` blocks of ``block_size`` tokens hold their keys and values; each step feeds at most
+    ``token_budget`` tokens, so a long prompt is prefilled in chunks between decode steps."""
+
+    def __init__(
+        self,
+        model: ChatModel,
+        max_running: int = 1,
+        kv_blocks: int = 1024,
+        block_size: int = 16,
+        token_budget: int = 512,
+        max_waiting: int = 0,
+    ) -> None:
         self.model = model
         self.engine = model.engine  # what callers read for the tokenizer and context window
-        self.waiting = self.running = self.cancelled = self.completed = self.failed = 0
+        self.batch = BatchEngine(model.engine, max_running, kv_blocks, block_size, token_budget)
+        self.max_waiting = max_waiting  # 0: no cap
+        self.cancelled = self.completed = self.failed = 0
+        self._queued = self._engine_waiting = self._engine_running = 0
         self._counter_lock = threading.Lock()
         self._requests: queue.SimpleQueue[_Request | None] = queue.SimpleQueue()
         self._closing = threading.Event()
         self._thread = threading.Thread(target=self._work, name="ember-llm-scheduler", daemon=True)
         self._thread.start()
 
+    @property
+    def waiting(self) -> int:
+        """Requests not yet running: queued for the worker, or waiting (or preempted) in the batch."""
+        return self._queued + self._engine_waiting
+
+    @property
+    def running(self) -> int:
+        return self._engine_running
+
+    @property
+    def kv_blocks_used(self) -> int:
+        return self.batch.pool.used
+
+    @property
+    def kv_blocks_total(self) -> int:
+        return self.batch.pool.num_blocks
+
+    @property
+    def prefix_hit_rate(self) -> float:
+        """Share of full prompt blocks found in the prefix cache, since the start."""
+        return self.batch.pool.hit_rate
+
     def chat(self, messages: list[dict], tools: list[dict] | None = None, **sampling) -> ChatResult:
-        """One assistant turn, like ``ChatModel.chat``; blocks until the request's turn and its result."""
+        """One assistant turn, like ``ChatModel.chat``; blocks until the request's result."""
         deltas = self.stream(messages, tools, **sampling)
         try:
             for delta in deltas:
@@ -97,12 +160,14 @@ class LLMScheduler:
         with self._counter_lock:  # held with the closing check so no request slips in behind close()
             if self._closing.is_set():
                 raise SchedulerClosed("the LLM scheduler is closed")
-            self.waiting += 1
+            if self.max_waiting and self.waiting >= self.max_waiting:
+                raise SchedulerBusy(f"{self.waiting} requests are already waiting for the local model")
+            self._queued += 1
             self._requests.put(request)
-        return RequestStream(request)
+        return RequestStream(request, self.model)
 
     def close(self, wait_s: float = 30.0) -> None:
-        """Stop the worker after its current token; requests still queued fail with SchedulerClosed."""
+        """Stop the worker after its current step; running and queued requests fail with SchedulerClosed."""
         with self._counter_lock:
             self._closing.set()
             self._requests.put(None)
@@ -113,33 +178,70 @@ class LLMScheduler:
             for name, change in changes.items():
                 setattr(self, name, getattr(self, name) + change)
 
-    def _work(self) -> None:
-        while (request := self._requests.get()) is not None:
-            self._count(waiting=-1)
-            if request.cancelled.is_set():
-                self._count(cancelled=1)
-            elif self._closing.is_set():
-                request.output.put(("error", SchedulerClosed("the LLM scheduler closed")))
-                self._count(failed=1)
-            else:
-                self._count(running=1)
-                outcome = self._run(request)
-                self._count(running=-1, **{outcome: 1})
-            request.output.put(_END)
+    def _publish(self) -> None:
+        with self._counter_lock:
+            self._engine_waiting, self._engine_running = len(self.batch.waiting), len(self.batch.running)
 
-    def _run(self, request: _Request) -> str:
-        """Generate one request to its end; returns the counter its outcome adds to."""
-        deltas = self.model.stream(request.messages, request.tools, **request.sampling)
+    def _work(self) -> None:
+        requests: dict[Sequence, _Request] = {}
+        while not self._closing.is_set():
+            try:
+                # Block for work only when nothing is generating.
+                request = self._requests.get(block=not requests)
+            except queue.Empty:
+                request = False
+            if request is None:
+                break
+            if request:
+                self._admit(request, requests)
+                continue  # drain every queued request before the next step
+            self._step(requests)
+        closed = SchedulerClosed("the LLM scheduler closed")
+        for sequence, request in requests.items():
+            self.batch.drop(sequence)
+            self._finish(request, "failed", ("error", closed))
+        while (request := self._requests.get_nowait() if not self._requests.empty() else None) is not None:
+            self._count(_queued=-1)
+            self._finish(request, "cancelled" if request.cancelled.is_set() else "failed", ("error", closed))
+        self._publish()
+
+    def _admit(self, request: _Request, requests: dict[Sequence, _Request]) -> None:
+        if request.cancelled.is_set():
+            self._count(_queued=-1)
+            self._finish(request, "cancelled")
+            return
         try:
-            for delta in deltas:
-                if request.cancelled.is_set():
-                    return "cancelled"
-                if self._closing.is_set():
-                    raise SchedulerClosed("the LLM scheduler closed during generation")
-                request.output.put(("delta", delta))
-            return "completed"
+            prompt = self.model.prompt(request.messages, request.tools)
+            sequence = self.batch.add(prompt, SamplingParams(**request.sampling), request.cancelled)
         except Exception as exc:  # noqa: BLE001 - re-raised in the caller's thread
-            request.output.put(("error", exc))
-            return "failed"
-        finally:
-            deltas.close()  # frees the engine's generation (and its KV cache) at once
+            self._count(_queued=-1)
+            self._finish(request, "failed", ("error", exc))
+            return
+        requests[sequence] = request
+        request.output.put(("prompt", len(prompt)))
+        with self._counter_lock:  # moves from queued to the batch's waiting at once: no gap in `waiting`
+            self._queued -= 1
+            self._engine_waiting += 1
+
+    def _step(self, requests: dict[Sequence, _Request]) -> None:
+        try:
+            events = self.batch.step()
+        except Exception as exc:  # noqa: BLE001 - a failed step fails the requests it served
+            for sequence in list(self.batch.running):
+                self.batch.drop(sequence)
+                self._finish(requests.pop(sequence), "failed", ("error", exc))
+            events = []
+        for sequence, chunk in events:
+            requests[sequence].output.put(("chunk", chunk))
+            if chunk.finish_reason:
+                self._finish(requests.pop(sequence), "completed")
+        for sequence in [s for s in requests if s.cancelled.is_set()]:
+            self.batch.drop(sequence)
+            self._finish(requests.pop(sequence), "cancelled")
+        self._publish()
+
+    def _finish(self, request: _Request, outcome: str, last: tuple | None = None) -> None:
+        if last is not None:
+            request.output.put(last)
+        request.output.put(_END)
+        self._count(**{outcome: 1})
