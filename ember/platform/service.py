@@ -332,7 +332,10 @@ class EmberService:
         from ember.llm.inference.scheduler import LLMScheduler
 
         model = ChatModel.load(self.model_path(), compile_decode=self.settings.llm_compile or None)
-        return LLMScheduler(model)
+        s = self.settings
+        return LLMScheduler(
+            model, max_running=s.llm_max_running, kv_blocks=s.llm_kv_blocks, token_budget=s.llm_token_budget
+        )
 
     def load_search_models(self) -> None:
         """Load the embedding model and the reranker now, so no search's timing includes loading them."""
@@ -353,7 +356,15 @@ class EmberService:
         scheduler = self.__dict__.get("scheduler")
         if scheduler is None:
             return LLMQueueStats(0, 0, 0, 0)
-        return LLMQueueStats(scheduler.waiting, scheduler.running, scheduler.cancelled, scheduler.completed)
+        return LLMQueueStats(
+            scheduler.waiting,
+            scheduler.running,
+            scheduler.cancelled,
+            scheduler.completed,
+            scheduler.kv_blocks_used,
+            scheduler.kv_blocks_total,
+            scheduler.prefix_hit_rate,
+        )
 
     def close(self) -> None:
         """Stop the local model's worker (after its current token) and close the database pool."""

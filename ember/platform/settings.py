@@ -63,6 +63,19 @@ class Settings(BaseSettings):
         default=False,
         description="torch.compile the decode step on CPU too (slower start, faster decode)",
     )
+    llm_max_running: int = Field(
+        default=16,
+        ge=1,
+        description="local generations decoded together (continuous batching); 1: one at a time",
+    )
+    llm_kv_blocks: int = Field(
+        default=1024, ge=1, description="KV cache size of the local model, in blocks of 16 tokens"
+    )
+    llm_token_budget: int = Field(
+        default=512,
+        ge=1,
+        description="tokens one batching step feeds at most (long prompts prefill in chunks)",
+    )
     llm_base_url: str = Field(default="", description="OpenAI-compatible endpoint; empty: the local engine")
     llm_api_key: str = Field(default="", description="API key for llm_base_url")
     llm_aligned: bool = Field(

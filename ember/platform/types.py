@@ -171,12 +171,16 @@ class UploadJobStatus:
 
 @dataclass(frozen=True)
 class LLMQueueStats:
-    """The local model's scheduler: requests waiting, generating, cancelled and completed."""
+    """The local model's scheduler: requests waiting, generating, cancelled and completed; KV cache
+    blocks in use and in all, and the share of prompt blocks found in the prefix cache."""
 
     waiting: int
     running: int
     cancelled: int
     completed: int
+    kv_blocks_used: int = 0
+    kv_blocks_total: int = 0
+    prefix_hit_rate: float = 0.0
 
 
 # --- operations: indexes, database, reranker ---

@@ -42,7 +42,17 @@ class ApiMetrics:
         self.running = Gauge(
             "ember_engine_running", "Generations running on the local model", registry=self.registry
         )
-
+        self.kv_blocks_used = Gauge(
+            "ember_engine_kv_blocks_used", "KV cache blocks held by generations", registry=self.registry
+        )
+        self.kv_blocks_total = Gauge(
+            "ember_engine_kv_blocks_total", "KV cache blocks of the local model", registry=self.registry
+        )
+        self.prefix_hit_rate = Gauge(
+            "ember_engine_prefix_cache_hit_rate",
+            "Share of full prompt KV blocks found in the prefix cache since the model loaded",
+            registry=self.registry,
+        )
         self.cancelled = Gauge(
             "ember_engine_cancelled_jobs",
             "Generations stopped because the client left or timed out",
@@ -53,6 +63,9 @@ class ApiMetrics:
         self.queue_depth.set(stats.waiting)
         self.running.set(stats.running)
         self.cancelled.set(stats.cancelled)
+        self.kv_blocks_used.set(stats.kv_blocks_used)
+        self.kv_blocks_total.set(stats.kv_blocks_total)
+        self.prefix_hit_rate.set(stats.prefix_hit_rate)
 
     def record_generation(
         self, prompt_tokens: int, completion_tokens: int, since_first_token_s: float
