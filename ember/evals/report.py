@@ -31,7 +31,10 @@ def _fmt(value: float | None, share: bool) -> str:
 
 
 def _suite_section(suite: str, runs: list[RunFolder]) -> Section:
-    names = [run.path.name for run in runs]
+    names = [
+        run.path.name + (f" ({i + 1})" if [r.path for r in runs].count(run.path) > 1 else "")
+        for i, run in enumerate(runs)
+    ]
     items = [run.read_items() for run in runs]
     metrics = suite_metrics(suite, items[0])
     lines = [f"## {suite}", ""]
