@@ -72,8 +72,10 @@ def model_info(directory: Path) -> dict:
     """Name, path, quantization, size on disk and config of the checkpoint in ``directory``."""
     from safetensors import safe_open
 
-    with safe_open(str(directory / WEIGHTS_FILE), framework="pt") as handle:
-        metadata = handle.metadata() or {}
+    metadata = {"quantization": "lora adapter"}  # an adapter model: no weights of its own
+    if (directory / WEIGHTS_FILE).is_file():
+        with safe_open(str(directory / WEIGHTS_FILE), framework="pt") as handle:
+            metadata = handle.metadata() or {}
     return {
         "name": directory.name,
         "path": str(directory),

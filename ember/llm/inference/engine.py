@@ -91,10 +91,12 @@ class Engine:
         inductor cache) for ~1.3x faster decode of quantized models.
         """
         from ember.llm.inference.checkpoint import load_model, load_tokenizer
+        from ember.llm.training.tuned_models import is_adapter_model, load_adapter_model
 
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         dtype = dtype or (torch.bfloat16 if device.startswith("cuda") else torch.float32)
-        model = load_model(directory, device=device, dtype=dtype)
+        load = load_adapter_model if is_adapter_model(directory) else load_model  # adapter: base + LoRA
+        model = load(directory, device=device, dtype=dtype)
         if compile_decode is None:
             compile_decode = device.startswith("cuda")
         return cls(model, load_tokenizer(directory), compile_decode=compile_decode)
