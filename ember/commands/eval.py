@@ -11,9 +11,12 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from ember.commands import eval_judge, eval_llm
 from ember.commands.common import console, err_console
 
 app = typer.Typer(no_args_is_help=True, help="Evaluation runners.")
+app.command("llm")(eval_llm.llm)
+app.add_typer(eval_judge.app, name="judge")
 
 
 @app.command("retrieval")

@@ -1,0 +1,6 @@
+"""An LLM as a judge: single answers graded against a reference, pairs of runs compared in both orders,
+and a calibration report of how far the judge agrees with labels that are known to be right.
+
+Any chat backend judges: the configured one (the local engine or the service's remote LLM) or a
+separate OpenAI-compatible endpoint with its own model, key and concurrency (``judge_backend``).
+"""
