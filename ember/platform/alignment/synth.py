@@ -1,0 +1,229 @@
+"""Grounded training data from a collection's own passages, in the formats the RAG graph and the agent use.
+
+- RAG examples: a question made from a passage (a number asked for, or a few-word span of a sentence),
+  a context of retrieved passages holding the gold one among distractors (RAG_SYSTEM + rag_user_message),
+  and a short target that quotes the supporting sentence and cites it as [n].
+- Abstentions: the same question with every passage of the gold document removed; the target is
+  "I don't know."
+- Agent traces: two number facts from different documents, found with the real ``search`` tool (the
+  Toolbox renders the observations), added with the real calculator, then a cited answer.
+- DPO pairs: the target against a failing variant: no citation, a citation of the wrong passage, a wrong
+  number, a repetition loop, or (for abstentions) an answer the passages do not support.
+
+Documents in the held-out slice are never a question's source nor a distractor; their questions come back
+separately, for measuring the gain on text the model was not trained on.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from ember.agents.prompts import AGENT_SYSTEM, RAG_SYSTEM, rag_user_message
+from ember.agents.tools import SCHEMAS, Toolbox
+from ember.retrieval.types import Hit
+
+IDK = "I don't know."
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+_NUMBER = re.compile(r"(?<![\w.])\d[\d,]*(?:\.\d+)?(?![\w])")
+
+Search = Callable[[str, int], list[Hit]]
+
+
+@dataclass
+class Fact:
+    question: str
+    sentence: str  # the supporting sentence, quoted by the target
+    gold: Hit
+    number: str | None = None
+
+
+@dataclass
+class Synthesized:
+    sft: list[dict] = field(default_factory=list)  # TRL conversations: {"messages", "tools"?}
+    dpo: list[dict] = field(default_factory=list)  # TRL pairs: {"prompt", "chosen", "rejected"}
+    heldout: list[dict] = field(
+        default_factory=list
+    )  # {"messages", "answer", "number"} on held-out documents
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+def _sentences(text: str) -> list[str]:
+    return [s.strip() for s in _SENTENCE_END.split(text.strip()) if 6 <= len(s.split()) <= 45]
+
+
+def facts_of(hit: Hit, rng: random.Random) -> list[Fact]:
+    """A number question per sentence holding a number, and one span question, from one passage."""
+    facts = []
+    for sentence in _sentences(hit.text):
+        match = _NUMBER.search(sentence)
+        if match is None:
+            continue
+        words_before = sentence[: match.start()].split()[-8:]
+        words_after = sentence[match.end() :].rstrip(".!?").split()[:6]
+        if len(words_before) >= 2:
+            question = " ".join([*words_before, "how many", *words_after]) + "?"
+            facts.append(Fact(question, sentence, hit, match.group()))
+    plain = [s for s in _sentences(hit.text) if len(s.split()) >= 8]
+    if plain:
+        sentence = rng.choice(plain)
+        words = sentence.rstrip(".!?").split()
+        width = min(6, len(words) - 1)
+        start = rng.randrange(len(words) - width + 1)
+        span = " ".join(words[start : start + width]).strip(",;:()\"'")
+        facts.append(Fact(f"What do the documents say about {span}?", sentence, hit))
+    return facts
+
+
+def _context(
+    fact: Fact, hits: list[Hit], k: int, rng: random.Random, keep_gold: bool
+) -> tuple[list[Hit], int]:
+    """k passages: the gold one at a random place among distractors (or none of its document)."""
+    others = [h for h in hits if h.document_id != fact.gold.document_id][: k - 1 if keep_gold else k]
+    if not keep_gold:
+        return others, 0
+    at = rng.randrange(len(others) + 1)
+    return [*others[:at], fact.gold, *others[at:]], at + 1
+
+
+def _rag_messages(question: str, context: list[Hit]) -> list[dict]:
+    return [
+        {"role": "system", "content": RAG_SYSTEM},
+        {"role": "user", "content": rag_user_message(question, context)},
+    ]
+
+
+def _rejected(fact: Fact, n: int, k: int, rng: random.Random) -> str:
+    """A failing answer: no citation, the wrong passage cited, a wrong number, or a repetition loop."""
+    choices = (
+        ["uncited", "loop"]
+        + (["wrong_citation"] if k > 1 else [])
+        + (["wrong_number"] if fact.number else [])
+    )
+    kind = rng.choice(choices)
+    if kind == "uncited":
+        return fact.sentence
+    if kind == "loop":
+        return " ".join([fact.sentence] * 4)
+    if kind == "wrong_citation":
+        return f"{fact.sentence} [{rng.choice([m for m in range(1, k + 1) if m != n])}]"
+    wrong = str(int(float(fact.number.replace(",", ""))) + rng.choice([1, 2, 10, 100]))
+    return f"{fact.sentence.replace(fact.number, wrong, 1)} [{n}]"
+
+
+def _trace(first: Fact, second: Fact, search: Search, collection: str) -> list[dict]:
+    """search, search, calculator, cited answer: the agent's own format, observations from the real tools."""
+
+    def found(query: str, collections: list[str], k: int) -> list[Hit]:
+        hits = search(query, k)
+        gold = first.gold if query == first.question else second.gold
+        if all(h.chunk_id != gold.chunk_id for h in hits):
+            hits = [*hits[: k - 1], gold]
+        return hits
+
+    toolbox = Toolbox(found, lambda kind, id_, around: [], lambda: [], [collection])
+    question = f"{first.question[:-1]}, plus {second.question[0].lower()}{second.question[1:]}"
+    messages = [
+        {"role": "system", "content": f"{AGENT_SYSTEM}\nCollections searched by default: {collection}."},
+        {"role": "user", "content": question},
+    ]
+    expression = f"{first.number.replace(',', '')} + {second.number.replace(',', '')}"
+    for index, (name, arguments) in enumerate(
+        [
+            ("search", {"query": first.question}),
+            ("search", {"query": second.question}),
+            ("calculator", {"expression": expression}),
+        ]
+    ):
+        call = {"id": f"call_{index}", "type": "function", "function": {"name": name, "arguments": arguments}}
+        messages.append({"role": "assistant", "content": "", "tool_calls": [call]})
+        messages.append(
+            {"role": "tool", "tool_call_id": f"call_{index}", "content": toolbox.call(name, arguments)}
+        )
+    total = messages[-1]["content"]
+    cite = {p.chunk_id: n for n, p in enumerate(toolbox.passages, 1)}
+    answer = (
+        f"{first.sentence} [{cite[first.gold.chunk_id]}] {second.sentence} [{cite[second.gold.chunk_id]}] "
+        f"Together: {first.number} + {second.number} = {total}."
+    )
+    messages.append({"role": "assistant", "content": answer})
+    return messages
+
+
+def synthesize(
+    passages: list[Hit],
+    search: Search,
+    collection: str,
+    questions: int = 200,
+    k: int = 6,
+    heldout_share: float = 0.1,
+    abstain_share: float = 0.15,
+    trace_share: float = 0.1,
+    seed: int = 0,
+) -> Synthesized:
+    """Up to ``questions`` grounded RAG examples (with abstentions, agent traces and DPO pairs) from
+    ``passages``; ``search(question, k)`` is the collection's hybrid search."""
+    rng = random.Random(seed)
+    documents = sorted({p.document_id for p in passages})
+    rng.shuffle(documents)
+    held = set(documents[: round(len(documents) * heldout_share)]) if len(documents) > 1 else set()
+    facts = [f for p in passages for f in facts_of(p, rng)]
+    rng.shuffle(facts)
+    out = Synthesized()
+    counts = {"rag": 0, "abstain": 0, "trace": 0, "heldout": 0}
+    numbered = [f for f in facts if f.number and f.gold.document_id not in held]
+    for fact in facts:
+        if counts["rag"] >= questions:
+            break
+        hits = [
+            h
+            for h in search(fact.question, 3 * k)
+            if h.document_id not in held or h.document_id == fact.gold.document_id
+        ]
+        if fact.gold.document_id in held:
+            if counts["heldout"] < max(10, questions // 5):
+                context, n = _context(fact, hits, k, rng, keep_gold=True)
+                answer = f"{fact.sentence} [{n}]"
+                out.heldout.append(
+                    {
+                        "messages": _rag_messages(fact.question, context),
+                        "answer": answer,
+                        "number": fact.number,
+                        "citation": n,
+                    }
+                )
+                counts["heldout"] += 1
+            continue
+        context, n = _context(fact, hits, k, rng, keep_gold=True)
+        prompt = _rag_messages(fact.question, context)
+        target = f"{fact.sentence} [{n}]"
+        out.sft.append({"messages": [*prompt, {"role": "assistant", "content": target}]})
+        out.dpo.append(_pair(prompt, target, _rejected(fact, n, len(context), rng)))
+        counts["rag"] += 1
+        if rng.random() < abstain_share:
+            context, _ = _context(fact, hits, k, rng, keep_gold=False)
+            if context:
+                prompt = _rag_messages(fact.question, context)
+                out.sft.append({"messages": [*prompt, {"role": "assistant", "content": IDK}]})
+                out.dpo.append(
+                    _pair(prompt, IDK, f"{rng.choice(_sentences(context[0].text) or [context[0].text])} [1]")
+                )
+                counts["abstain"] += 1
+        if fact.number and rng.random() < trace_share:
+            partners = [f for f in numbered if f.gold.document_id != fact.gold.document_id]
+            if partners:
+                partner = rng.choice(partners)
+                out.sft.append({"messages": _trace(fact, partner, search, collection), "tools": SCHEMAS})
+                counts["trace"] += 1
+    out.counts = counts
+    return out
+
+
+def _pair(prompt: list[dict], chosen: str, rejected: str) -> dict:
+    return {
+        "prompt": prompt,
+        "chosen": [{"role": "assistant", "content": chosen}],
+        "rejected": [{"role": "assistant", "content": rejected}],
+    }

@@ -1,0 +1,130 @@
+"""`ember align rag` data: grounded, cited targets in the RAG prompt's format, abstentions without the gold
+document, agent traces through the real tools, failing DPO variants, and held-out documents kept out."""
+
+import json
+import re
+
+import pytest
+from rank_bm25 import BM25Okapi
+
+from ember.agents.calculator import evaluate
+from ember.llm.tokenizer import Tokenizer
+from ember.llm.training.dpo_data import load_pairs
+from ember.llm.training.sft_data import load_sft
+from ember.platform.alignment.synth import IDK, synthesize
+from ember.retrieval.types import Hit
+
+TOPICS = [
+    "harbour",
+    "orchard",
+    "foundry",
+    "observatory",
+    "railway",
+    "granary",
+    "mill",
+    "ferry",
+    "quarry",
+    "bakery",
+]
+
+
+def passages() -> list[Hit]:
+    hits = []
+    for doc, topic in enumerate(TOPICS):
+        for part in range(2):
+            text = (
+                f"The {topic} of Lindmoor was rebuilt in the spring after the long flood. "
+                f"Its records say the {topic} employed {40 + 13 * doc + part} workers in the busy season. "
+                f"Visitors describe the {topic} as quiet and well kept in every season of the year."
+            )
+            hits.append(Hit(100 * doc + part, doc, f"The {topic}", "", text, 0.0))
+    return hits
+
+
+@pytest.fixture(scope="module")
+def data():
+    corpus = passages()
+    bm25 = BM25Okapi([h.text.lower().split() for h in corpus])
+
+    def search(question: str, k: int) -> list[Hit]:
+        scores = bm25.get_scores(question.lower().split())
+        return [corpus[i] for i in sorted(range(len(corpus)), key=lambda i: -scores[i])[:k]]
+
+    return corpus, synthesize(
+        corpus,
+        search,
+        "town",
+        questions=40,
+        k=4,
+        heldout_share=0.2,
+        abstain_share=0.3,
+        trace_share=0.5,
+        seed=1,
+    )
+
+
+def passage_texts(user_message: str) -> list[str]:
+    return re.findall(r'<passage n="\d+" title="[^"]*">\n(.*?)\n</passage>', user_message, re.S)
+
+
+def test_targets_quote_the_gold_sentence_and_cite_its_passage(data):
+    _, synth = data
+    rag = [row for row in synth.sft if "tools" not in row and row["messages"][-1]["content"] != IDK]
+    assert len(rag) == synth.counts["rag"] >= 20
+    for row in rag:
+        target = row["messages"][-1]["content"]
+        sentence, n = re.fullmatch(r"(.*) \[(\d+)\]", target).groups()
+        assert sentence in passage_texts(row["messages"][1]["content"])[int(n) - 1]
+        assert row["messages"][0]["content"].startswith(
+            "You answer questions using only the numbered passages"
+        )
+
+
+def test_abstentions_have_no_passage_of_the_gold_document(data):
+    corpus, synth = data
+    abstentions = [row for row in synth.sft if row["messages"][-1]["content"] == IDK]
+    assert len(abstentions) == synth.counts["abstain"] > 0
+    for row in abstentions:
+        question = row["messages"][1]["content"].split("Question: ")[1]
+        gold_topic = next(t for t in TOPICS if t in question) if any(t in question for t in TOPICS) else None
+        texts = passage_texts(row["messages"][1]["content"])
+        if gold_topic:
+            assert all(gold_topic not in text for text in texts)
+
+
+def test_agent_traces_use_the_real_tools_and_calculator(data):
+    _, synth = data
+    traces = [row for row in synth.sft if "tools" in row]
+    assert len(traces) == synth.counts["trace"] > 0
+    for row in traces:
+        calls = [m["tool_calls"][0]["function"] for m in row["messages"] if m.get("tool_calls")]
+        assert [c["name"] for c in calls] == ["search", "search", "calculator"]
+        results = [m["content"] for m in row["messages"] if m["role"] == "tool"]
+        assert results[0].startswith('<passage n="1"') and "(id: chunk:" in results[0]
+        assert results[2] == str(evaluate(calls[2]["arguments"]["expression"]))
+        assert re.search(r"\[\d+\].*\[\d+\].*= " + re.escape(results[2]), row["messages"][-1]["content"])
+
+
+def test_held_out_documents_stay_out_of_training(data):
+    corpus, synth = data
+    assert synth.heldout
+    held_topics = {
+        re.search(
+            r"The (\w+) of Lindmoor", passage_texts(r["messages"][1]["content"])[r["citation"] - 1]
+        ).group(1)
+        for r in synth.heldout
+    }
+    for row in synth.sft + [{"messages": p["prompt"]} for p in synth.dpo]:
+        text = json.dumps(row)
+        assert not any(f"The {topic} of Lindmoor" in text for topic in held_topics)
+
+
+def test_rows_load_as_trl_jsonl_and_pairs_differ(data, tmp_path):
+    _, synth = data
+    tokenizer = Tokenizer.train(["The harbour of Lindmoor was rebuilt"] * 3, vocab_size=300)
+    (tmp_path / "sft.jsonl").write_text("".join(json.dumps(r) + "\n" for r in synth.sft))
+    (tmp_path / "dpo.jsonl").write_text("".join(json.dumps(r) + "\n" for r in synth.dpo))
+    assert len(load_sft(tmp_path / "sft.jsonl", tokenizer, 4096)) == len(synth.sft)
+    assert len(load_pairs(tmp_path / "dpo.jsonl", tokenizer, 4096)) == len(synth.dpo)
+    kinds = {p["rejected"][0]["content"].count("[") for p in synth.dpo}
+    assert 0 in kinds  # uncited rejections are among them
