@@ -196,3 +196,25 @@ def test_all_rejects_an_unknown_section(ember, tmp_path):
     config = tmp_path / "eval.toml"
     config.write_text('[answer]\nqa = "qa.jsonl"\n')
     assert "unknown section [answer]" in ember("all", str(config), code=2).stderr
+
+
+@pytest.mark.slow  # indexes a corpus twice and answers once: about a minute on two shared cores
+def test_all_runs_retrieval_and_answers_into_one_report(ember, tmp_path):
+    data = tmp_path / "data"
+    (data / "beir" / "qrels").mkdir(parents=True)
+    _jsonl(data / "corpus.jsonl", CORPUS)
+    _jsonl(data / "qa.jsonl", QA[:1])
+    _jsonl(data / "beir" / "queries.jsonl", [{"_id": "r1", "text": "bridge length"}])
+    (data / "beir" / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nr1\tdoc:bridge\t1\n")
+    config = data / "eval.toml"
+    config.write_text(
+        '[retrieval]\ndatasets = ["beir"]\ncorpus = "corpus.jsonl"\nmodes = ["bm25"]\n'
+        f'[answers]\nqa = "qa.jsonl"\ncollection = "facts"\ncorpus = "corpus.jsonl"\nmax_tokens = {MAX_TOKENS}\n'
+        '[report]\nout = "report"\n'
+    )
+    out = ember("all", str(config)).stdout
+    assert "retrieval beir:" in out and "answers:" in out
+    report = (data / "report" / "report.md").read_text()
+    assert "## retrieval" in report and "bm25 ndcg@10" in report and "## answers" in report
+    (retrieval,) = _runs(ember.home, "retrieval")
+    assert json.loads((retrieval / "items.jsonl").read_text())["bm25 recall@10"] == 1.0
