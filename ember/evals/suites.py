@@ -3,6 +3,7 @@ score every item with a progress bar, write the summary. Commands and `ember eva
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -125,12 +126,20 @@ def run_retrieval(
     from ember.evals.beir import load_beir
     from ember.evals.metrics import METRICS, ranked
     from ember.evals.retrieval_runner import run_retrieval_eval
+    from ember.retrieval.embedder import DEFAULT_EMBEDDING_MODEL
 
     dataset = load_beir(dataset_dir, corpus)
     modes = tuple(m for m in modes if m != "hybrid+rerank" or reranker)
+    embedding_model = embedding_model or DEFAULT_EMBEDDING_MODEL
+    # Sets sharing a corpus share its index, kept under the runs folder (not a collection's index).
+    corpus_file = Path(corpus) if corpus else Path(dataset_dir) / "corpus.jsonl"
+    key = hashlib.sha256(corpus_file.read_bytes() + embedding_model.encode()).hexdigest()[:16]
+    index_dir = runs_dir / "retrieval-indexes" / key
+    index_dir.parent.mkdir(parents=True, exist_ok=True)
     with progress_bar(f"retrieval ({dataset.name})", len(dataset.queries) * len(modes)) as advance:
-        kwargs = {"embedding_model": embedding_model} if embedding_model else {}
-        report = run_retrieval_eval(dataset, modes, reranker, on_query=lambda _: advance(), **kwargs)
+        report = run_retrieval_eval(
+            dataset, modes, reranker, embedding_model, index_dir=index_dir, on_query=lambda _: advance()
+        )
     config = {"dataset": str(dataset_dir), "modes": list(modes), **report.config}
     run = open_run(runs_dir, "retrieval", config)
     for query_id, judged in dataset.qrels.items():
