@@ -1,0 +1,104 @@
+"""`ember align rag` end to end with a tiny budget: a real collection (SQLite, BM25 + FAISS), a tiny model
+with Ember's own template, synthesis -> SFT (LoRA) -> DPO -> installed adapter model -> held-out checks."""
+
+import json
+
+import pytest
+import torch
+import typer
+from typer.testing import CliRunner
+
+from ember.commands import align
+from ember.llm.imports.registry import model_info
+from ember.llm.inference.checkpoint import save_model
+from ember.llm.inference.config import ModelConfig
+from ember.llm.inference.model import Transformer
+from ember.llm.tokenizer import Tokenizer
+from ember.platform.alignment.recipe import AlignBudget, align_rag
+from ember.platform.index_sync import IndexSync
+from ember.platform.service import EmberService
+from ember.platform.settings import Settings
+
+PLACES = ["Kelmora", "Tarnwick", "Pellford", "Ostara", "Brisk", "Umbrel", "Vardon", "Quillan"]
+
+
+def document(i: int, place: str) -> str:
+    return (
+        f"# The {place} Mill\n\nThe {place} mill grinds grain for the valley towns every autumn. "
+        f"The {place} mill employs {20 + 7 * i} millers during the harvest season. "
+        f"Its wheel was rebuilt in {1900 + 3 * i} after a great storm broke the old one.\n"
+    )
+
+
+@pytest.fixture
+def aligned_home(tmp_path, monkeypatch, fresh_settings):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for i, place in enumerate(PLACES):
+        (docs / f"{place.lower()}.md").write_text(document(i, place), encoding="utf-8")
+    home = tmp_path / "home"
+    tokenizer = Tokenizer.train([document(i, p) for i, p in enumerate(PLACES)], vocab_size=420)
+    torch.manual_seed(0)
+    config = ModelConfig(
+        vocab_size=tokenizer.vocab_size,
+        d_model=32,
+        n_layers=2,
+        n_heads=4,
+        n_kv_heads=2,
+        ffn_dim=64,
+        max_seq_len=2048,
+    )
+    save_model(Transformer(config), home / "models" / "tiny", tokenizer)
+    monkeypatch.setenv("EMBER_HOME", str(home))
+    monkeypatch.setenv("EMBER_DATABASE_URL", f"sqlite:///{tmp_path / 'ember.db'}")
+    monkeypatch.setenv("EMBER_LLM_MODEL", "tiny")
+    monkeypatch.setenv("EMBER_RERANKER", "")
+    settings = Settings()
+    service = EmberService(settings)
+    service.ingest_hook = IndexSync(service.db, service.index_store)
+    service.ingest(str(docs), "mills")
+    service.db.dispose()
+    return home
+
+
+BUDGET = dict(questions=10, sft_steps=3, dpo_steps=2, batch_size=2, passages=3, eval_items=2, seq_len=1536)
+
+
+@pytest.mark.slow  # ingest with the real embedder, then three training stages: about a minute of CPU
+def test_the_recipe_installs_an_aligned_adapter_and_reports_both_models(aligned_home):
+    service = EmberService(Settings())
+    stages = []
+    report = align_rag(
+        service,
+        "mills",
+        "tiny-mills",
+        budget=AlignBudget(**BUDGET),
+        progress=lambda stage, done, total, metrics: stages.append((stage, done, total)),
+    )
+    service.db.dispose()
+    assert report.counts["rag"] == 10 and report.counts["heldout"] >= 1
+    assert [s for s in stages if s[0] == "sft"][-1] == ("sft", 3, 3)
+    assert [s for s in stages if s[0] == "dpo"][-1] == ("dpo", 2, 2)
+    assert set(report.before) == set(report.after) == {"cites_gold", "number_match", "says_idk"}
+    assert model_info(aligned_home / "models" / "tiny-mills")["quantization"] == "lora adapter"
+    for file in ("sft.jsonl", "dpo.jsonl", "heldout.jsonl", "report.json"):
+        assert (report.run_dir / file).is_file()
+    heldout_text = (report.run_dir / "heldout.jsonl").read_text()
+    held_places = {
+        p
+        for p in PLACES
+        if f"The {p} mill employs" in heldout_text and p not in (report.run_dir / "sft.jsonl").read_text()
+    }
+    assert held_places  # some held-out document never reaches the training data
+    assert json.loads((report.run_dir / "report.json").read_text())["model"] == "tiny-mills"
+
+
+@pytest.mark.slow
+def test_the_command_prints_both_models_side_by_side(aligned_home):
+    app = typer.Typer()
+    app.command("rag")(align.rag)
+    args = ["-c", "mills", "--questions", "6", "--sft-steps", "1", "--dpo-steps", "1", "--eval-items", "1"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "held-out documents of 'mills'" in result.output and "tiny-mills" in result.output
+    assert "cites_gold" in result.output
