@@ -10,7 +10,7 @@ import os
 
 import typer
 
-from ember.commands import admin, ask, catalogue, index, retrieval, search
+from ember.commands import admin, align, ask, catalogue, index, retrieval, search
 from ember.commands import chat as chat_commands
 from ember.commands import config as config_commands
 from ember.commands import eval as eval_commands
@@ -52,6 +52,7 @@ app.command("chat")(chat_commands.chat)
 app.add_typer(keys_commands.app, name="keys")
 app.add_typer(llm_commands.app, name="llm")
 app.add_typer(models_commands.app, name="models")
+app.add_typer(align.app, name="align")
 
 
 def main() -> None:
