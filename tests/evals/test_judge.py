@@ -35,8 +35,8 @@ class ScriptedJudge:
 
 
 def _shown(messages: list[dict], label: str) -> str:
-    """The text the prompt shows after ``label`` (e.g. "ANSWER A: ") up to the end of that line."""
-    content = messages[1]["content"]
+    """The text the prompt shows after ``label`` (e.g. "Answer A: ") up to the end of that line."""
+    content = messages[0]["content"]
     return content.split(label, 1)[1].split("\n", 1)[0]
 
 
@@ -55,6 +55,9 @@ def _shown(messages: list[dict], label: str) -> str:
         ("[[PASS]] ... on reflection [[FAIL]]", PASS_FAIL, None),
         ("[[PASS]] [[PASS]]", PASS_FAIL, True),
         ("", PASS_FAIL, None),
+        ("PASS. The numbers agree.", PASS_FAIL, True),
+        ("PASS or FAIL.", PASS_FAIL, None),
+        ("2.5 is between", SCALE, None),
     ],
 )
 def test_grades_are_read_and_contradictions_are_unparsed(reply: str, rubric: str, value) -> None:  # noqa: ANN001
@@ -71,6 +74,8 @@ def test_grades_are_read_and_contradictions_are_unparsed(reply: str, rubric: str
         ("[[A]] no, [[B]]", None),
         ("Both answers are good.", None),
         ("[[D]]", None),
+        ("A: 25,813 (game score)", "A"),
+        ("A good answer is the second.", None),
     ],
 )
 def test_preferences_are_read(reply: str, value: str | None) -> None:
@@ -84,7 +89,7 @@ def test_a_verdict_that_flips_with_the_order_is_a_tie() -> None:
     assert verdict.consistent is False and verdict.outcome == "tie"
 
     def prefers_right(messages: list[dict]) -> str:
-        return "[[A]]" if _shown(messages, "ANSWER A: ") == "right" else "[[B]]"
+        return "[[A]]" if _shown(messages, "Answer A: ") == "right" else "[[B]]"
 
     verdict = Judge(ScriptedJudge(prefers_right)).compare("q?", "right", "wrong")
     assert verdict.consistent is True and verdict.outcome == "a"
@@ -112,7 +117,7 @@ def test_the_retry_shows_the_judge_its_reply_and_asks_for_the_tag_alone() -> Non
 
     assert Judge(ScriptedJudge(reply)).grade("q?", "4", "4", PASS_FAIL).value is True
     assert seen[1][-2] == {"role": "assistant", "content": "looks fine"}
-    assert "[[PASS]]" in seen[1][-1]["content"]
+    assert "PASS" in seen[1][-1]["content"]
 
 
 def test_kappa_equals_scikit_learns() -> None:
@@ -145,11 +150,11 @@ def _numeric_judge(messages: list[dict]) -> str:
     """Passes an answer when its number is the reference's; prefers the answer with that number."""
     from ember.evals.answer_scoring import numeric_match
 
-    content = messages[1]["content"]
-    reference = _shown(messages, "REFERENCE: ")
-    if "ANSWER A: " in content:
-        return "[[A]]" if numeric_match(_shown(messages, "ANSWER A: "), reference) else "[[B]]"
-    return "[[PASS]]" if numeric_match(_shown(messages, "ANSWER: "), reference) else "[[FAIL]]"
+    content = messages[0]["content"]
+    reference = _shown(messages, "Reference answer: ")
+    if "Answer A: " in content:
+        return "[[A]]" if numeric_match(_shown(messages, "Answer A: "), reference) else "[[B]]"
+    return "[[PASS]]" if numeric_match(_shown(messages, "Answer: "), reference) else "[[FAIL]]"
 
 
 def test_calibration_of_a_right_judge_and_of_a_position_biased_one(tmp_path: Path) -> None:
@@ -173,7 +178,7 @@ def test_calibration_of_a_right_judge_and_of_a_position_biased_one(tmp_path: Pat
     # "[[PASS]] [[A]]" holds two tags: no grade and no preference can be read from it.
     assert biased["unparsed_share"] == 1.0 and biased["agreement"] is None
     first = calibrate(
-        Judge(ScriptedJudge(lambda m: "[[A]]" if "ANSWER A" in m[1]["content"] else "[[PASS]]")),
+        Judge(ScriptedJudge(lambda m: "[[A]]" if "Answer A" in m[0]["content"] else "[[PASS]]")),
         labelled,
         tmp_path / "runs",
     )

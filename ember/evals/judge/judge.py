@@ -77,7 +77,7 @@ class Judge:
         """1..5 or True/False for ``answer`` against the correct ``reference``."""
         if rubric not in RUBRICS:
             raise ValueError(f"rubric must be one of {', '.join(RUBRICS)}, got {rubric!r}")
-        example = "[[PASS]]" if rubric == PASS_FAIL else "[[4]]"
+        example = "PASS" if rubric == PASS_FAIL else "4"
         messages = grade_messages(question, answer, reference, rubric)
         return self._ask(messages, lambda reply: parse_grade(reply, rubric), example)
 
@@ -85,8 +85,8 @@ class Judge:
         self, question: str, answer_a: str, answer_b: str, reference: str | None = None
     ) -> PairVerdict:
         """Asked in both orders, so a judge that favours a position shows it."""
-        first = self._ask(pair_messages(question, answer_a, answer_b, reference), parse_preference, "[[A]]")
-        second = self._ask(pair_messages(question, answer_b, answer_a, reference), parse_preference, "[[A]]")
+        first = self._ask(pair_messages(question, answer_a, answer_b, reference), parse_preference, "A")
+        second = self._ask(pair_messages(question, answer_b, answer_a, reference), parse_preference, "A")
         return PairVerdict(first, second)
 
 

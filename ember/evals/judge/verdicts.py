@@ -1,8 +1,8 @@
 """Reading a verdict out of a judge's reply. Anything ambiguous is None (unparsed), never a win.
 
-The prompts ask for a final bracketed tag — ``[[4]]``, ``[[PASS]]``, ``[[A]]`` — as MT-Bench's judge
-prompts do. Small models often drop the brackets, so a labelled value ("Rating: 4", "Verdict: B") is
-accepted too, and a reply that is the bare value alone. Two different values in one reply are a
+Read in this order: bracketed tags — ``[[4]]``, ``[[PASS]]``, ``[[A]]``, MT-Bench's form — else
+labelled values ("Rating: 4", "Verdict: B"), else a reply that is the bare value alone or starts with
+it ("A: because...", "PASS. The numbers agree"). Two different values in one reply are a
 contradiction, and unparsed.
 """
 
@@ -20,6 +20,7 @@ _LABELLED = re.compile(
     r"\[?\s*([A-Za-z0-9]+(?:\s*/\s*5)?)",
     re.IGNORECASE,
 )
+_LEAD = re.compile(r"\s*\**([A-Za-z0-9]+)\**\s*(?:[:)\n]|\.(?!\d)|$)")
 _GRADE_WORDS = {"1": 1, "2": 2, "3": 3, "4": 4, "5": 5}
 _PASS_WORDS = {
     "pass": True,
@@ -41,7 +42,10 @@ def _candidates(text: str) -> list[str]:
     if labelled:
         return labelled
     bare = text.strip().strip(".*").strip()
-    return [bare] if bare and len(bare.split()) == 1 else []
+    if bare and len(bare.split()) == 1:
+        return [bare]
+    lead = _LEAD.match(text)  # "A: because ...", "PASS. The numbers agree"
+    return [lead.group(1)] if lead else []
 
 
 def _one(values: list) -> object | None:
