@@ -240,7 +240,13 @@ def gate(
             "[red]REGRESSED[/red]" if r.regressed else "ok",
         )
     console.print(table)
-    if any(r.regressed for r in rows):
+    regressed = [r.metric for r in rows if r.regressed]
+    console.print(
+        f"gate failed: {', '.join(regressed)} regressed"
+        if regressed
+        else f"gate passed ({len(rows)} metrics)"
+    )
+    if regressed:
         raise typer.Exit(1)
 
 

@@ -209,7 +209,8 @@ def test_all_runs_retrieval_and_answers_into_one_report(ember, tmp_path):
     config = data / "eval.toml"
     config.write_text(
         '[retrieval]\ndatasets = ["beir"]\ncorpus = "corpus.jsonl"\nmodes = ["bm25"]\n'
-        f'[answers]\nqa = "qa.jsonl"\ncollection = "facts"\ncorpus = "corpus.jsonl"\nmax_tokens = {MAX_TOKENS}\n'
+        f'[answers]\nqa = "qa.jsonl"\ncollection = "facts"\ncorpus = "corpus.jsonl"\n'
+        f"max_tokens = {MAX_TOKENS}\n"
         '[report]\nout = "report"\n'
     )
     out = ember("all", str(config)).stdout

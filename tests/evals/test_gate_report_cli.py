@@ -1,0 +1,80 @@
+"""`ember eval gate` and `ember eval report` on run folders written here (no model needed)."""
+
+from __future__ import annotations
+
+import json
+
+from typer.testing import CliRunner
+
+from ember.cli import app
+from ember.evals.runs import open_run
+
+
+def _run(tmp_path, suite, records, config=None):
+    run = open_run(tmp_path / "runs", suite, config or {})
+    for record in records:
+        run.append_item(record)
+    return run
+
+
+def _answers(tmp_path, correct: int, of: int = 40):
+    return _run(
+        tmp_path,
+        "answers",
+        [
+            {
+                "id": f"q{i}",
+                "match": i < correct,
+                "citation_valid": True,
+                "ttft_s": 1.0 + i / 10,
+                "total_s": 2.0,
+            }
+            for i in range(of)
+        ],
+        {"model": "m", "quantization": "int8"},
+    )
+
+
+def test_gate_exit_codes_and_table(tmp_path):
+    baseline, same, worse = _answers(tmp_path, 30), _answers(tmp_path, 30), _answers(tmp_path, 12)
+    runner = CliRunner()
+    ok = runner.invoke(app, ["eval", "gate", "--baseline", str(baseline.path), "--candidate", str(same.path)])
+    assert ok.exit_code == 0 and "gate passed (2 metrics)" in ok.stdout
+    bad = runner.invoke(
+        app, ["eval", "gate", "--baseline", str(baseline.path), "--candidate", str(worse.path)]
+    )
+    assert bad.exit_code == 1 and "gate failed: match regressed" in bad.stdout and "-0.450" in bad.stdout
+    better = runner.invoke(
+        app, ["eval", "gate", "--baseline", str(worse.path), "--candidate", str(baseline.path)]
+    )
+    assert better.exit_code == 0
+    unknown = runner.invoke(
+        app,
+        ["eval", "gate", "--baseline", str(baseline.path), "--candidate", str(same.path), "--metric", "x"],
+    )
+    assert unknown.exit_code == 2 and "unknown metric x" in unknown.stderr
+
+
+def test_report_compares_runs_and_shows_other_suites(tmp_path):
+    a, b = _answers(tmp_path, 30), _answers(tmp_path, 20)
+    agent = _run(
+        tmp_path,
+        "agent",
+        [{"id": f"t#{s}", "task_id": "t", "success": s == 0, "steps": 2, "total_s": 3.0} for s in range(2)],
+    )
+    agent.write_summary({"suite": "agent", "pass^1": 0.5, "pass^2": 0.0})
+    llm = _run(tmp_path, "llm", [])
+    llm.write_summary({"suite": "llm", "bpb": 1.234, "mcq_acc": 0.5})
+    out = tmp_path / "report"
+    result = CliRunner().invoke(
+        app, ["eval", "report", str(a.path), str(b.path), str(agent.path), str(llm.path), "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.stderr
+    md = (out / "report.md").read_text()
+    assert f"| {a.path.name} | {b.path.name} |" in md.replace("| metric | ", "| ")
+    assert "| exact/numeric match | 75.0% [" in md and "50.0% [" in md
+    assert "pass^2: 0.000" in md and "| bpb | 1.2340 |" in md
+    page = (out / "report.html").read_text()
+    assert page.count("data:image/png;base64,") == 4  # bars and latency, for answers and for agent
+    assert "<table>" in page
+    assert json.loads((a.path / "config.json").read_text())["quantization"] == "int8"
