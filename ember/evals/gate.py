@@ -37,7 +37,7 @@ def gate(baseline: RunFolder, candidate: RunFolder, metrics: list[str] | None = 
     chosen = [known[m] for m in metrics] if metrics else [m for m in known.values() if m.gate]
     rows = []
     for metric in chosen:
-        base, cand = values(base_items, metric.key), values(cand_items, metric.key)
+        base, cand = values(base_items, metric), values(cand_items, metric)
         shared = sorted(base.keys() & cand.keys())
         if not shared:
             continue

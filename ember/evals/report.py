@@ -73,7 +73,7 @@ def _suite_section(suite: str, title: str, runs: list[RunFolder]) -> Section:
     for metric in suite_metrics(suite, items[0]):
         per_run = []
         for records in items:
-            vals = list(values(records, metric.key).values())
+            vals = list(values(records, metric).values())
             per_run.append((sum(vals) / len(vals), *bootstrap_ci(vals), len(vals)) if vals else None)
         cells = [
             f"{_fmt(s[0], metric.share)} [{_fmt(s[1], metric.share)}, {_fmt(s[2], metric.share)}] n={s[3]}"

@@ -4,7 +4,9 @@ way is better and which ones the gate checks by default; and the summary written
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from ember.evals.stats import bootstrap_ci
 
@@ -16,6 +18,7 @@ class Metric:
     higher_is_better: bool = True
     gate: bool = False  # checked by `ember eval gate` when no --metric is given
     share: bool = True  # a 0..1 rate (plotted as %), else a value such as seconds
+    derive: Callable[[dict], Any] | None = None  # computed from the record, when not a field of its own
 
 
 ANSWERS = (
@@ -25,6 +28,21 @@ ANSWERS = (
     Metric("abstained", "abstention rate", higher_is_better=False),
     Metric("false_abstention", "false abstention rate", higher_is_better=False, gate=True),
     Metric("cites", "answers citing something"),
+    Metric(
+        "model_cited",
+        "answers the model cited itself",
+        derive=lambda r: (
+            None
+            if "flags" not in r
+            else r["cites"] and not {"no_citations", "invalid_citations"} & set(r["flags"])
+        ),
+    ),
+    Metric(
+        "citations_repaired",
+        "answers whose citations were repaired",
+        higher_is_better=False,
+        derive=lambda r: None if "flags" not in r else "citations_repaired" in r["flags"],
+    ),
     Metric("citation_valid", "citation validity", gate=True),
     Metric("support_precision", "citation support precision", gate=True),
     Metric("support_recall", "citation support recall", gate=True),
@@ -62,11 +80,14 @@ def suite_metrics(suite: str, records: list[dict]) -> tuple[Metric, ...]:
     return ()
 
 
-def values(records: list[dict], key: str) -> dict[str, float]:
+def values(records: list[dict], key: str | Metric) -> dict[str, float]:
     """Record id → the metric as a number (booleans as 0/1); records without a value are left out."""
     out = {}
     for record in records:
-        value = record.get(key)
+        if isinstance(key, Metric):
+            value = key.derive(record) if key.derive else record.get(key.key)
+        else:
+            value = record.get(key)
         if isinstance(value, bool | int | float) and not (isinstance(value, float) and math.isnan(value)):
             out[str(record["id"])] = float(value)
     return out
@@ -76,7 +97,7 @@ def summarize(suite: str, records: list[dict], extra: dict | None = None) -> dic
     """summary.json: each metric's mean, its bootstrap 95% interval and its item count."""
     metrics = {}
     for metric in suite_metrics(suite, records):
-        items = list(values(records, metric.key).values())
+        items = list(values(records, metric).values())
         low, high = bootstrap_ci(items)
         metrics[metric.key] = {
             "label": metric.label,

@@ -80,3 +80,19 @@ def test_gate_fails_a_planted_regression_and_passes_identical_runs(tmp_path):
     assert not latency["total_s"].regressed
     with pytest.raises(ValueError, match="unknown metric nope"):
         gate(baseline, worse, ["nope"])
+
+
+def test_summary_derives_self_cited_and_repaired_from_flags():
+    from ember.evals.suite_metrics import summarize
+
+    records = [
+        {"id": "a", "match": True, "cites": True, "flags": []},
+        {"id": "b", "match": False, "cites": True, "flags": ["no_citations", "citations_repaired"]},
+        {"id": "c", "match": False, "cites": False, "flags": ["no_citations"]},
+        {"id": "d", "match": True},  # an item without flags counts for neither
+    ]
+    metrics = summarize("answers", records)["metrics"]
+    assert (metrics["match"]["mean"], metrics["match"]["n"]) == (0.5, 4)
+    assert (metrics["model_cited"]["mean"], metrics["model_cited"]["n"]) == (1 / 3, 3)
+    assert (metrics["citations_repaired"]["mean"], metrics["citations_repaired"]["n"]) == (1 / 3, 3)
+    assert metrics["ttft_s"]["n"] == 0 and metrics["ttft_s"]["mean"] is None
