@@ -10,7 +10,7 @@ import os
 
 import typer
 
-from ember.commands import admin, align, ask, catalogue, index, retrieval, search
+from ember.commands import admin, align, ask, catalogue, finetune, index, retrieval, search
 from ember.commands import chat as chat_commands
 from ember.commands import config as config_commands
 from ember.commands import eval as eval_commands
@@ -18,6 +18,7 @@ from ember.commands import keys as keys_commands
 from ember.commands import llm as llm_commands
 from ember.commands import models as models_commands
 from ember.commands import serve as serve_commands
+from ember.commands import train as train_commands
 from ember.commands.common import EXIT_PARTIAL, print_error
 from ember.platform.errors import EmberError
 
@@ -53,6 +54,9 @@ app.add_typer(keys_commands.app, name="keys")
 app.add_typer(llm_commands.app, name="llm")
 app.add_typer(models_commands.app, name="models")
 app.add_typer(align.app, name="align")
+app.add_typer(train_commands.app, name="train")
+train_commands.app.command("sft")(finetune.sft)
+train_commands.app.command("dpo")(finetune.dpo)
 
 
 def main() -> None:

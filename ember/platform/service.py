@@ -223,6 +223,23 @@ class EmberService:
                 self.index_store.rename(old, new)
 
     # --- documents -------------------------------------------------------------------------------
+    def document_texts(self, collection: str) -> Iterator[tuple[str, str]]:
+        """(source uri, text) of each document of ``collection``, its chunks joined in order: the
+        training data `ember train prepare --collection` reads."""
+        with self.db.session() as session:
+            owner = self._collection(session, collection)
+            rows = session.execute(
+                select(Document.source_uri, Chunk.text)
+                .join(Chunk, Chunk.document_id == Document.id)
+                .where(Document.collection_id == owner.id)
+                .order_by(Document.id, Chunk.ordinal)
+            ).all()
+        texts: dict[str, list[str]] = {}
+        for uri, text in rows:
+            texts.setdefault(uri, []).append(text)
+        for uri, parts in texts.items():
+            yield uri, "\n\n".join(parts)
+
     def list_documents(self, collection: str) -> list[DocumentSummary]:
         with self.db.session() as session:
             owner = self._collection(session, collection)

@@ -59,6 +59,14 @@ def import_model(source: Path, name: str, models_dir: Path, force: bool = False)
     raise ValueError(f"{source} is neither a .gguf file nor an HF checkpoint directory")
 
 
+def install_checkpoint(source: Path, name: str, models_dir: Path, force: bool = False) -> Path:
+    """Install a copy of the Ember checkpoint directory ``source`` (e.g. a trained model) under ``name``."""
+    target = models_dir / name
+    if target.exists() and not force:
+        raise FileExistsError(f"model {name!r} already exists at {target} (use --force to replace it)")
+    return _install(target, lambda tmp: shutil.copytree(source, tmp))
+
+
 def quantize_installed(
     source: str, mode: str, models_dir: Path, name: str | None = None, group_size: int = 32
 ) -> Path:

@@ -1,0 +1,150 @@
+"""Training checkpoints, saved atomically: a kill at any moment leaves the previous one loadable.
+
+``<run>/checkpoints/step_<n>/`` holds the model in the engine's own format (model.safetensors,
+config.json, tokenizer.json: `ember llm generate`, the quantizer and the server load it as is),
+optimizer.pt, rng.pt and state.json (step, loader cursor, metrics). It is written under a temporary
+name, every file fsynced, then renamed; ``<run>/checkpoints/latest`` names the newest complete one
+and is replaced atomically after the rename. The previous checkpoint is kept.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ember.llm.inference.checkpoint import CONFIG_FILE, WEIGHTS_FILE, save_model
+from ember.llm.inference.config import ModelConfig
+from ember.llm.inference.model import Transformer
+
+STATE_FILE, OPTIMIZER_FILE, RNG_FILE, LATEST = "state.json", "optimizer.pt", "rng.pt", "latest"
+KEEP = 2
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be resumed: the message names it and what does not match."""
+
+
+def rng_states() -> dict:
+    states = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+    if torch.cuda.is_available():
+        states["cuda"] = torch.cuda.get_rng_state_all()
+    return states
+
+
+def set_rng_states(states: dict) -> None:
+    torch.set_rng_state(states["torch"])
+    np.random.set_state(states["numpy"])
+    random.setstate(states["python"])
+    if "cuda" in states and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(states["cuda"])
+
+
+def save_checkpoint(
+    run_dir: Path,
+    step: int,
+    model: Transformer,
+    tokenizer,
+    optimizers: list[torch.optim.Optimizer],
+    state: dict,
+    before_rename=None,
+) -> Path:
+    """Write step ``step``'s checkpoint atomically; ``before_rename`` is a test hook (crash window)."""
+    root = Path(run_dir) / "checkpoints"
+    root.mkdir(parents=True, exist_ok=True)
+    final = root / f"step_{step:07d}"
+    partial = root / f".partial-{final.name}-{os.getpid()}"
+    shutil.rmtree(partial, ignore_errors=True)
+    save_model(model, partial, tokenizer)
+    torch.save([o.state_dict() for o in optimizers], partial / OPTIMIZER_FILE)
+    torch.save(rng_states(), partial / RNG_FILE)
+    (partial / STATE_FILE).write_text(json.dumps({"step": step, **state}, indent=2) + "\n")
+    for file in partial.iterdir():
+        _fsync(file)
+    _fsync(partial)
+    if before_rename is not None:
+        before_rename(partial)
+    shutil.rmtree(final, ignore_errors=True)
+    partial.rename(final)
+    _fsync(root)
+    pointer = root / f".{LATEST}.tmp"
+    pointer.write_text(final.name + "\n")
+    _fsync(pointer)
+    os.replace(pointer, root / LATEST)
+    _fsync(root)
+    _prune(root, keep=KEEP)
+    return final
+
+
+def latest_checkpoint(run_dir: Path) -> Path | None:
+    """The newest complete checkpoint of ``run_dir``, or None; leftovers of interrupted saves are removed."""
+    root = Path(run_dir) / "checkpoints"
+    for leftover in root.glob(".partial-*"):
+        shutil.rmtree(leftover, ignore_errors=True)
+    pointer = root / LATEST
+    if not pointer.is_file():
+        return None
+    directory = root / pointer.read_text().strip()
+    missing = [
+        f
+        for f in (WEIGHTS_FILE, CONFIG_FILE, OPTIMIZER_FILE, RNG_FILE, STATE_FILE)
+        if not (directory / f).is_file()
+    ]
+    if missing:
+        raise CheckpointError(f"{directory}: incomplete checkpoint, missing {', '.join(missing)}")
+    return directory
+
+
+def load_checkpoint(directory: Path, model: Transformer, optimizers: list[torch.optim.Optimizer]) -> dict:
+    """Load weights, optimizer and RNG states into this run's objects; returns state.json."""
+    from safetensors.torch import load_file
+
+    saved = ModelConfig.load(directory / CONFIG_FILE)
+    if saved != model.config:
+        diff = {
+            k: (v, getattr(model.config, k))
+            for k, v in saved.to_dict().items()
+            if getattr(model.config, k) != v
+        }
+        detail = ", ".join(f"{k} {a} there, {b} here" for k, (a, b) in diff.items())
+        raise CheckpointError(
+            f"{directory}: saved from another model ({detail}); resume with the same model settings"
+        )
+    weights = load_file(str(directory / WEIGHTS_FILE))
+    if "lm_head.weight" not in weights and model.config.tie_embeddings:
+        weights["lm_head.weight"] = weights["tok_emb.weight"]
+    with torch.no_grad():
+        missing = set(model.state_dict()) - set(weights)
+        if missing:
+            raise CheckpointError(f"{directory}: the weights lack {sorted(missing)[:3]}")
+        model.load_state_dict({k: v.to(model.tok_emb.weight.device) for k, v in weights.items()}, strict=True)
+    states = torch.load(directory / OPTIMIZER_FILE, weights_only=False)
+    if len(states) != len(optimizers):
+        raise CheckpointError(
+            f"{directory}: {len(states)} optimizers saved, here {len(optimizers)} (another --optimizer)"
+        )
+    for optimizer, saved_state in zip(optimizers, states, strict=True):
+        initial = [g["initial_lr"] for g in optimizer.param_groups]
+        optimizer.load_state_dict(saved_state)
+        for group, lr in zip(optimizer.param_groups, initial, strict=True):
+            group["initial_lr"] = lr
+    set_rng_states(torch.load(directory / RNG_FILE, weights_only=False))
+    return json.loads((directory / STATE_FILE).read_text())
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _prune(root: Path, keep: int) -> None:
+    for old in sorted(root.glob("step_*"))[:-keep]:
+        shutil.rmtree(old, ignore_errors=True)

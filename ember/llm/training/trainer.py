@@ -1,0 +1,237 @@
+"""The one training loop, shared by pretraining and (later) SFT and DPO.
+
+What changes between them plugs in: a ``BatchSource`` (next_batch, state_dict, load_state_dict) that
+yields whatever the ``loss_fn(model, batch) -> scalar`` understands, and an ``evaluate(model) -> dict``
+hook. The loop owns the rest: schedule, gradient accumulation, DDP, clipping, autocast, compile,
+checkpoints and resume, metrics, samples and the live display.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import torch
+import torch.nn.functional as F
+
+from ember.llm.inference.model import Transformer
+from ember.llm.training.checkpoints import latest_checkpoint, load_checkpoint, save_checkpoint
+from ember.llm.training.distributed import Distributed
+from ember.llm.training.metrics import LiveDisplay, MetricsLog, plot_metrics
+from ember.llm.training.models import flops_per_token
+from ember.llm.training.optimizers import build_optimizers, set_lr
+from ember.llm.training.schedule import lr_multiplier
+
+
+class BatchSource(Protocol):
+    def next_batch(self): ...
+    def state_dict(self) -> dict: ...
+    def load_state_dict(self, state: dict) -> None: ...
+
+
+def next_token_loss(model, batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+    """Mean cross-entropy of (inputs, targets); targets < 0 are ignored (SFT masks prompts so)."""
+    inputs, targets = batch
+    logits = model(inputs)
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), targets.reshape(-1), ignore_index=-1)
+
+
+@dataclass
+class TrainConfig:
+    steps: int
+    seq_len: int = 256
+    micro_batch: int = 8  # rows per forward pass, per process
+    batch_tokens: int = 2048  # tokens per optimizer step, all processes together
+    optimizer: str = "muon"
+    lr: float = 3e-3  # AdamW: embeddings, head, gains (everything with --optimizer adamw)
+    matrix_lr: float = 0.02  # Muon: the blocks' matrices
+    weight_decay: float = 0.0
+    warmup_steps: int = 0
+    warmdown_frac: float = 0.2
+    final_lr_frac: float = 0.0
+    grad_clip: float = 1.0
+    dtype: str = "auto"  # "bf16" autocast, "fp32", or auto: bf16 where the device has fast bf16 (CUDA)
+    compile: bool = False
+    seed: int = 0
+    eval_every: int = 0
+    sample_every: int = 0
+    sample_tokens: int = 32
+    prompts: list[str] = field(default_factory=list)
+    checkpoint_every: int = 0
+    peak_tflops: float | None = None  # for MFU; default 989 (H100/H200 dense bf16) on CUDA
+
+    def accumulation(self, world: int) -> int:
+        """Micro-batches per process per step; the sizes must divide exactly."""
+        per_pass = self.micro_batch * self.seq_len * world
+        if self.batch_tokens % per_pass:
+            raise ValueError(
+                f"batch_tokens {self.batch_tokens} is not a multiple of micro_batch {self.micro_batch} x "
+                f"seq_len {self.seq_len} x {world} process(es) = {per_pass}"
+            )
+        return self.batch_tokens // per_pass
+
+
+class Trainer:
+    def __init__(
+        self,
+        model: Transformer,
+        tokenizer,
+        config: TrainConfig,
+        batches: BatchSource,
+        run_dir: Path,
+        loss_fn: Callable = next_token_loss,
+        evaluate: Callable[[torch.nn.Module], dict] | None = None,
+        dist: Distributed | None = None,
+        show: bool = True,
+        save_hook: Callable | None = None,
+    ) -> None:
+        self.dist = dist or Distributed.single()
+        self.config, self.batches, self.loss_fn, self.evaluate = config, batches, loss_fn, evaluate
+        self.tokenizer, self.run_dir, self.save_hook = tokenizer, Path(run_dir), save_hook
+        self.accumulation = config.accumulation(self.dist.world)
+        self.device = self.dist.device
+        self.model = model.to(self.device).train()
+        self.optimizers = build_optimizers(
+            self.model, config.optimizer, config.lr, config.matrix_lr, config.weight_decay
+        )
+        self.forward = self.dist.wrap(self.model)
+        if config.compile:
+            self.forward = torch.compile(self.forward)
+        bf16 = config.dtype == "bf16" or (config.dtype == "auto" and self.device.type == "cuda")
+        self.autocast = (
+            (lambda: torch.autocast(self.device.type, dtype=torch.bfloat16))
+            if bf16
+            else contextlib.nullcontext
+        )
+        self.peak = config.peak_tflops or (989.0 if self.device.type == "cuda" else None)
+        self.show = show and self.dist.is_main
+        self.step = 0
+
+    def resume(self) -> bool:
+        """Load the run's latest checkpoint, if any; True when one was loaded."""
+        directory = latest_checkpoint(self.run_dir)
+        if directory is None:
+            return False
+        state = load_checkpoint(directory, self.model, self.optimizers)
+        self.batches.load_state_dict(state["cursor"])
+        self.step = state["step"]
+        return True
+
+    def save(self) -> Path | None:
+        path = None
+        if self.dist.is_main:
+            state = {"cursor": self.batches.state_dict(), "config": asdict(self.config)}
+            path = save_checkpoint(
+                self.run_dir, self.step, self.model, self.tokenizer, self.optimizers, state, self.save_hook
+            )
+        self.dist.barrier()
+        return path
+
+    def train_step(self) -> float:
+        """One optimizer step over ``accumulation`` micro-batches; the mean loss over all processes."""
+        cfg = self.config
+        multiplier = lr_multiplier(
+            self.step, cfg.steps, cfg.warmup_steps, int(cfg.warmdown_frac * cfg.steps), cfg.final_lr_frac
+        )
+        set_lr(self.optimizers, multiplier)
+        total = torch.zeros((), device=self.device)
+        for micro in range(self.accumulation):
+            batch = _to(self.batches.next_batch(), self.device)
+            last = micro == self.accumulation - 1
+            with self.dist.no_sync(self.forward, not last), self.autocast():
+                loss = self.loss_fn(self.forward, batch)
+            with self.dist.no_sync(self.forward, not last):
+                (loss / self.accumulation).backward()
+            total += loss.detach().float()
+        total = self.dist.mean(total / self.accumulation)
+        if cfg.grad_clip:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
+        for optimizer in self.optimizers:
+            optimizer.step()
+        self.model.zero_grad(set_to_none=True)
+        self.step += 1
+        self._multiplier = multiplier
+        return total.item()
+
+    def run(self, resume: bool = False) -> list[dict]:
+        """Train to ``config.steps``; returns the metrics records (main process)."""
+        if resume and self.resume() and self.show:
+            print(f"resumed {self.run_dir} at step {self.step}")
+        cfg = self.config
+        log = (
+            MetricsLog(self.run_dir / "metrics.jsonl", resume_from_step=self.step)
+            if self.dist.is_main
+            else None
+        )
+        flops = flops_per_token(self.model.config, cfg.seq_len)
+        val_bpb, started = None, time.perf_counter()
+        with LiveDisplay(cfg.steps, enabled=self.show) as display:
+            while self.step < cfg.steps:
+                tick = time.perf_counter()
+                loss = self.train_step()
+                seconds = time.perf_counter() - tick
+                rate = cfg.batch_tokens / seconds
+                record = {
+                    "step": self.step,
+                    "loss": loss,
+                    "lr_multiplier": self._multiplier,
+                    "tokens": self.step * cfg.batch_tokens,
+                    "tokens_per_s": rate,
+                    "mfu": flops * rate / (self.peak * 1e12) if self.peak else None,
+                    "elapsed_s": time.perf_counter() - started,
+                }
+                if self._due(cfg.eval_every) and self.evaluate is not None:
+                    record.update(self._evaluate())
+                    val_bpb = record.get("val_bpb", val_bpb)
+                if log:
+                    log.write(record)
+                    display.update(record, val_bpb)
+                if self._due(cfg.sample_every) and cfg.prompts and self.dist.is_main:
+                    self._samples(display)
+                if self._due(cfg.checkpoint_every):
+                    self.save()
+        if log:
+            plot_metrics(log.records, self.run_dir / "curves.png", title=self.run_dir.name)
+        return log.records if log else []
+
+    def _due(self, every: int) -> bool:
+        return bool(every) and (self.step % every == 0 or self.step == self.config.steps)
+
+    def _evaluate(self) -> dict:
+        self.model.eval()
+        with self.autocast():
+            result = self.evaluate(self.model)
+        self.model.train()
+        return result
+
+    @torch.no_grad()
+    def _samples(self, display: LiveDisplay) -> None:
+        self.model.eval()
+        lines = []
+        for prompt in self.config.prompts:
+            ids = self.tokenizer.encode(prompt)
+            for _ in range(self.config.sample_tokens):
+                logits = self.model(torch.tensor([ids[-self.config.seq_len :]], device=self.device))
+                ids.append(int(logits[0, -1].argmax()))
+            text = self.tokenizer.decode(ids)
+            lines.append({"step": self.step, "prompt": prompt, "text": text})
+            display.print(f"[step {self.step}] {text!r}")
+        self.model.train()
+        with (self.run_dir / "samples.jsonl").open("a") as handle:
+            import json
+
+            handle.writelines(json.dumps(line) + "\n" for line in lines)
+
+
+def _to(batch, device: torch.device):
+    if isinstance(batch, torch.Tensor):
+        return batch.to(device, non_blocking=True)
+    if isinstance(batch, tuple | list):
+        return type(batch)(_to(item, device) for item in batch)
+    if isinstance(batch, dict):
+        return {key: _to(value, device) for key, value in batch.items()}
+    return batch
