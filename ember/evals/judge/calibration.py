@@ -142,6 +142,7 @@ def summarize_calibration(grades: list[dict], pairs: list[dict]) -> dict:
     parsed = [g for g in grades if g["judge_pass"] is not None]
     summary: dict = {
         "items": len(grades),
+        "graded": len(parsed),  # agreement and kappa are over these
         "unparsed_share": 1 - len(parsed) / len(grades) if grades else None,
         "label_pass_rate": sum(g["label"] for g in grades) / len(grades) if grades else None,
         "judge_pass_rate": sum(g["judge_pass"] for g in parsed) / len(parsed) if parsed else None,
@@ -156,6 +157,7 @@ def summarize_calibration(grades: list[dict], pairs: list[dict]) -> dict:
     judged = [p for p in pairs if p["outcome"] != "unparsed"]
     summary |= {
         "pairs": len(pairs),
+        "pairs_judged": len(judged),
         "pair_unparsed_share": 1 - len(judged) / len(pairs) if pairs else None,
         "swap_consistency": sum(bool(p["consistent"]) for p in judged) / len(judged) if judged else None,
         # "a" is the right answer in every calibration pair; a flip is a tie, not a win.
