@@ -50,7 +50,7 @@ def llm(
         err_console.print("[red]error:[/red] give --mcq or --builtin-mcq, not both")
         raise typer.Exit(2)
     columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with eval_input_errors(), Progress(*columns, console=err_console) as bars:
+    with eval_input_errors(), Progress(*columns, console=err_console, transient=True) as bars:
         tasks: dict[str, int] = {}
 
         def progress(task: str, done: int, total: int) -> None:

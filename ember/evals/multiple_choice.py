@@ -3,7 +3,8 @@
 The context is ``"Question: {question}\\nAnswer:"`` and each option the continuation ``" {choice}"``.
 ``acc`` picks the option of highest summed log-likelihood; ``acc_norm`` divides each option's sum by
 its length in UTF-8 bytes first (the harness's acc_norm), so long options are not penalised for being
-long. Both are reported.
+long. Both are reported. A question's options are scored in one batched forward pass (for a quantized
+model, its prefill path).
 """
 
 from __future__ import annotations

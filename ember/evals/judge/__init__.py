@@ -3,4 +3,8 @@ and a calibration report of how far the judge agrees with labels that are known 
 
 Any chat backend judges: the configured one (the local engine or the service's remote LLM) or a
 separate OpenAI-compatible endpoint with its own model, key and concurrency (``judge_backend``).
+
+Inside another suite: ``judge = Judge(judge_backend(service, url, model, key))``, then per item
+``grade_fields(judge.grade(question, response, gold, rubric), rubric)`` (``run_judging``) gives the
+fields to store: the grade, whether it passes, and the judge's raw replies.
 """
