@@ -221,3 +221,25 @@ def test_human_labels_are_checked_line_by_line(tmp_path: Path) -> None:
         labels_from_file(path)
     path.write_text(json.dumps(good) + "\n", encoding="utf-8")
     assert labels_from_file(path)[0].label is True
+
+
+def test_the_commands_name_a_bad_file_and_an_unknown_model(
+    tmp_path: Path, monkeypatch, fresh_settings
+) -> None:  # noqa: ANN001
+    from typer.testing import CliRunner
+
+    from ember.cli import app
+
+    monkeypatch.setenv("EMBER_HOME", str(tmp_path / "home"))
+    bad = tmp_path / "mcq.jsonl"
+    bad.write_text('{"id": 1, "question": "q?", "choices": ["a"], "answer": 0}\n', encoding="utf-8")
+    result = CliRunner().invoke(app, ["eval", "llm", "--mcq", str(bad)])
+    assert result.exit_code == 2 and "mcq.jsonl:1: field 'choices'" in result.output
+    result = CliRunner().invoke(app, ["eval", "llm", "--builtin-mcq", "--model", "no-such-model"])
+    assert result.exit_code == 1 and "no Ember model 'no-such-model'" in result.output
+    result = CliRunner().invoke(app, ["eval", "judge", "calibrate", "--qa", str(tmp_path / "missing.jsonl")])
+    assert result.exit_code == 2 and "missing.jsonl: no such file" in result.output
+    result = CliRunner().invoke(
+        app, ["eval", "judge", "grade", str(tmp_path), "--judge-base-url", "http://x/v1"]
+    )
+    assert result.exit_code == 2 and "needs its model name" in result.output
