@@ -35,12 +35,14 @@ _LEAD_INS = frozenset(
 )
 _NAME_BEFORE = re.compile(r"\b([A-Z][A-Za-z]*)\s+$")
 APPROXIMATE_TOLERANCE = 0.05  # a gold value marked "~" is itself rounded
+DEFAULT_TOLERANCE = 0.01  # relative, for gold numbers given without a tolerance
 
 
 @dataclass(frozen=True)
 class Quantity:
     value: float
     percent: bool = False
+    half_unit: float = 0.0  # half a unit of the last digit written: "50,000" → 0.5, "3.3 × 10¹⁸" → 5e16
 
 
 def strip_citations(text: str) -> str:
@@ -55,50 +57,58 @@ def quantities(text: str) -> list[Quantity]:
         name = _NAME_BEFORE.search(text[: match.start()])
         if name and name.group(1).lower() not in _LEAD_INS:
             continue
-        value = float(match["mantissa"].replace(",", ""))
+        mantissa = match["mantissa"].replace(",", "")
+        factor = 1.0
         if match["power"]:
-            value *= 10 ** int(match["power"].translate(_SUPERSCRIPTS))
+            factor *= 10 ** int(match["power"].translate(_SUPERSCRIPTS))
         if match["exponent"]:
-            value *= 10 ** int(match["exponent"])
+            factor *= 10 ** int(match["exponent"])
         scale = match["word"] or match["letter"]
         if scale:
-            value *= _SCALE[scale.lower()]
-        found.append(Quantity(value, bool(match["percent"])))
+            factor *= _SCALE[scale.lower()]
+        decimals = len(mantissa.partition(".")[2])
+        found.append(Quantity(float(mantissa) * factor, bool(match["percent"]), 0.5 * 10**-decimals * factor))
     return found
 
 
-def _close(value: float, target: float, tolerance: float) -> bool:
-    return abs(value - target) <= tolerance * max(abs(target), 1e-12)
-
-
-def quantity_matches(found: Quantity, gold: Quantity, tolerance: float) -> bool:
-    """Equal within tolerance; a gold percent also matches its fraction (17.7% ~ 0.177)."""
-    if _close(found.value, gold.value, tolerance):
+def quantity_matches(found: Quantity, gold: Quantity, tolerance: float = 0.0) -> bool:
+    """Equal at the precision the gold is written in ("50,000" is not 50,257), or within the relative
+    ``tolerance``; a gold percent also matches its fraction (17.7% ~ 0.177)."""
+    allowed = max(tolerance * abs(gold.value), gold.half_unit) * (1 + 1e-9)
+    if abs(found.value - gold.value) <= allowed:
         return True
-    return gold.percent and not found.percent and _close(found.value * 100, gold.value, tolerance)
+    return gold.percent and not found.percent and abs(found.value * 100 - gold.value) <= allowed
 
 
 def gold_tolerance(gold: str, tolerance: float) -> float:
+    """A gold marked "~" is itself rounded: it allows APPROXIMATE_TOLERANCE."""
     return max(tolerance, APPROXIMATE_TOLERANCE) if "~" in gold else tolerance
 
 
-def numeric_match(response: str, gold: float | str, tolerance: float = 0.01) -> bool:
-    """The gold quantity (the first one of a gold string) appears in the response as a quantity."""
-    targets = [Quantity(float(gold))] if isinstance(gold, int | float) else quantities(gold)[:1]
-    if not targets:
-        return False
-    tolerance = gold_tolerance(str(gold), tolerance)
-    return any(quantity_matches(q, targets[0], tolerance) for q in quantities(response))
+def numeric_match(response: str, gold: float | str, tolerance: float | None = None) -> bool:
+    """The gold quantity (the first one of a gold string) appears in the response as a quantity.
+
+    A gold number (agent tasks) matches within ``tolerance`` (default 1%); a gold string at the
+    precision it is written in, or within ``tolerance`` when one is given."""
+    if isinstance(gold, int | float):
+        target = Quantity(float(gold))
+        tolerance = DEFAULT_TOLERANCE if tolerance is None else tolerance
+    else:
+        written = quantities(gold)[:1]
+        if not written:
+            return False
+        target, tolerance = written[0], gold_tolerance(gold, tolerance or 0.0)
+    return any(quantity_matches(q, target, tolerance) for q in quantities(response))
 
 
-def all_quantities_match(response: str, gold: str, tolerance: float = 0.01) -> bool | None:
+def all_quantities_match(response: str, gold: str, tolerance: float | None = None) -> bool | None:
     """Every quantity of the gold (a range, a pair, before → after) appears in the response; None when
     the gold holds no quantity."""
     targets = quantities(gold)
     if not targets:
         return None
     found = quantities(response)
-    tolerance = gold_tolerance(gold, tolerance)
+    tolerance = gold_tolerance(gold, tolerance or 0.0)
     return all(any(quantity_matches(q, t, tolerance) for q in found) for t in targets)
 
 
@@ -123,7 +133,7 @@ def token_f1(response: str, gold: str) -> float:
     return 2 * precision * recall / (precision + recall)
 
 
-def answer_match(response: str, gold: float | str, answer_type: str, tolerance: float = 0.01) -> bool:
+def answer_match(response: str, gold: float | str, answer_type: str, tolerance: float | None = None) -> bool:
     """The headline match: the gold quantity for numeric answers, every gold quantity for short ones
     that hold numbers, else the normalized gold text."""
     if answer_type == "numeric":

@@ -57,7 +57,7 @@ def support_scorer(reranker_path: str | None) -> SupportScorer:
 def quantities_in(passage: str, claim: str) -> bool:
     """Every quantity the claim states appears in the passage (true for a claim without numbers)."""
     found = quantities(passage)
-    return all(any(quantity_matches(p, q, 0.01) for p in found) for q in quantities(claim))
+    return all(any(quantity_matches(p, q) for p in found) for q in quantities(claim))
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ember.evals.answer_scoring import DEFAULT_TOLERANCE
+
 ANSWER_TYPES = ("numeric", "short", "long")
-DEFAULT_TOLERANCE = 0.01  # relative
 
 
 class DatasetError(ValueError):

@@ -67,8 +67,12 @@ def test_quantities(text, expected):
         ("130000 citations", "130,000+ citations", True),
         ("roughly 21 tokens per parameter", "~20 tokens per parameter", True),  # ~ widens to 5%
         ("22 tokens per parameter", "~20 tokens per parameter", False),
-        ("20.1 tokens", "20 tokens", True),  # 1% by default
-        ("20.5 tokens", "20 tokens", False),
+        ("20.4 tokens", "20 tokens", True),  # at the precision the gold is written in
+        ("20.6 tokens", "20 tokens", False),
+        ("The answer is: 50,257.", "50,000 merges", False),  # within 1%, but another number
+        ("50,000 merges", "50,000 merges", True),
+        ("a 17.66% drop", "a 17.7% relative BLEU drop", True),
+        ("a 17.8% drop", "a 17.7% relative BLEU drop", False),
         ("a drop of 17.7%", "a 17.7% relative BLEU drop", True),
         ("a drop of 0.177", "a 17.7% relative BLEU drop", True),  # a percent's fraction
         ("less than 1% of parameters", "<1%", True),
@@ -92,6 +96,12 @@ def test_short_answers_need_every_gold_quantity():
     assert answer_match("66 million and 110 million parameters", "66M vs 110M parameters", "short")
     assert not answer_match("66 million [110]", "66M vs 110M parameters", "short")
     assert answer_match("It is GELU.", "GELU", "short")
+
+
+def test_gold_numbers_match_within_their_tolerance():
+    assert numeric_match("about 2.52 times", 2.5)  # 1% by default
+    assert not numeric_match("about 2.6 times", 2.5)
+    assert numeric_match("about 2.6 times", 2.5, tolerance=0.05)
 
 
 def test_exact_match_and_token_f1():
