@@ -1,0 +1,53 @@
+"""Two gloo processes on CPU make the same update as one process accumulating twice as many micro-batches."""
+
+import os
+import socket
+
+import pytest
+import torch
+import torch.multiprocessing as mp
+from pretrain_helpers import make_data, make_trainer
+
+from ember.llm.inference.config import ModelConfig
+from ember.llm.tokenizer import Tokenizer
+from ember.llm.training.distributed import Distributed
+
+STEPS, SIZES = 2, {"micro_batch": 2, "batch_tokens": 128, "seq_len": 16}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _worker(rank, world, port, data, run_dir, tokenizer_file, config, out):
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world))
+    torch.set_num_threads(1)
+    dist = Distributed.from_environment("cpu")
+    tokenizer = Tokenizer.load(tokenizer_file)
+    trainer = make_trainer(data, run_dir, tokenizer, ModelConfig.from_dict(config), dist=dist, **SIZES)
+    assert trainer.accumulation == 2
+    losses = [trainer.train_step() for _ in range(STEPS)]
+    if rank == 0:
+        torch.save({"losses": losses, "state": trainer.model.state_dict()}, out)
+    dist.close()
+
+
+@pytest.mark.slow  # two spawned processes importing torch: ~100 s on the shared 2-core box
+def test_two_gloo_processes_equal_one_with_double_accumulation(
+    tmp_path, tiny_tokenizer, tiny_config, documents
+):
+    data = make_data(tmp_path / "data", tiny_tokenizer, documents)
+    tiny_tokenizer.save(tmp_path / "tokenizer.json")
+    out = tmp_path / "ddp.pt"
+    args = (2, _free_port(), data, tmp_path / "ddp", tmp_path / "tokenizer.json", tiny_config.to_dict(), out)
+    mp.spawn(_worker, args=args, nprocs=2, join=True)
+
+    single = make_trainer(data, tmp_path / "one", tiny_tokenizer, tiny_config, **SIZES)
+    assert single.accumulation == 4
+    losses = [single.train_step() for _ in range(STEPS)]
+    ddp = torch.load(out)
+    assert max(abs(a - b) for a, b in zip(losses, ddp["losses"], strict=True)) <= 1e-5
+    for name, value in single.model.state_dict().items():
+        torch.testing.assert_close(ddp["state"][name], value, rtol=0, atol=1e-5, msg=name)
