@@ -196,6 +196,17 @@ def _print_summary(run) -> None:  # noqa: ANN001 - RunFolder, imported lazily
     console.print(f"run folder: {run.path}")
 
 
+@app.command("rescore")
+def rescore(run: Path = typer.Argument(..., help="An answers run folder.")) -> None:
+    """Score an answers run again from its stored responses (a scorer fix), into a new run folder."""
+    from ember.evals.rescore import rescore_answers
+    from ember.evals.runs import open_run
+
+    with _eval_errors():
+        rescored = rescore_answers(open_run(_runs_dir(), "", {}, resume=run), _runs_dir())
+    _print_summary(rescored)
+
+
 @app.command("report")
 def report(
     runs: list[Path] = typer.Argument(..., help="Run folders; runs of one suite are compared side by side."),

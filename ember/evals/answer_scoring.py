@@ -74,10 +74,12 @@ def quantities(text: str) -> list[Quantity]:
 def quantity_matches(found: Quantity, gold: Quantity, tolerance: float = 0.0) -> bool:
     """Equal at the precision the gold is written in ("50,000" is not 50,257), or within the relative
     ``tolerance``; a gold percent also matches its fraction (17.7% ~ 0.177)."""
-    allowed = max(tolerance * abs(gold.value), gold.half_unit) * (1 + 1e-9)
-    if abs(found.value - gold.value) <= allowed:
-        return True
-    return gold.percent and not found.percent and abs(found.value * 100 - gold.value) <= allowed
+
+    def close(value: float) -> bool:  # a value halfway ("12.5" for "12") rounds away: not a match
+        gap = abs(value - gold.value)
+        return gap <= tolerance * abs(gold.value) * (1 + 1e-9) or gap < gold.half_unit * (1 - 1e-9)
+
+    return close(found.value) or (gold.percent and not found.percent and close(found.value * 100))
 
 
 def gold_tolerance(gold: str, tolerance: float) -> float:

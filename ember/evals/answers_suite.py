@@ -62,6 +62,16 @@ def _citation_fields(ctx: AnswersContext, answer: Answer) -> dict[str, Any]:
     }
 
 
+def text_scores(response: str, gold: str | float, answer_type: str) -> dict[str, Any]:
+    """The scores read from the answer's text alone (what `ember eval rescore` recomputes)."""
+    return {
+        "match": answer_match(response, gold, answer_type),
+        "exact": exact_match(response, str(gold)),
+        "numeric": numeric_match(response, gold) if answer_type == "numeric" else None,
+        "f1": token_f1(response, str(gold)),
+    }
+
+
 def answer_item(ctx: AnswersContext, item: QAItem) -> dict[str, Any]:
     timed = timed_ask(ctx.service, item.question, ctx.collection, False, **ctx.sampling)
     answer = timed.answer
@@ -73,10 +83,7 @@ def answer_item(ctx: AnswersContext, item: QAItem) -> dict[str, Any]:
         "gold": item.answer,
         "answer_type": item.answer_type,
         "response": answer.text,
-        "match": answer_match(answer.text, item.answer, item.answer_type),
-        "exact": exact_match(answer.text, gold),
-        "numeric": numeric_match(answer.text, item.answer) if item.answer_type == "numeric" else None,
-        "f1": token_f1(answer.text, gold),
+        **text_scores(answer.text, item.answer, item.answer_type),
         "abstained": abstained,
         "false_abstention": abstained and bool(gold.strip()),
         **_citation_fields(ctx, answer),

@@ -69,6 +69,7 @@ def test_quantities(text, expected):
         ("22 tokens per parameter", "~20 tokens per parameter", False),
         ("20.4 tokens", "20 tokens", True),  # at the precision the gold is written in
         ("20.6 tokens", "20 tokens", False),
+        ("12.5 hours", "12 hours", False),  # halfway is not the gold
         ("The answer is: 50,257.", "50,000 merges", False),  # within 1%, but another number
         ("50,000 merges", "50,000 merges", True),
         ("a 17.66% drop", "a 17.7% relative BLEU drop", True),
