@@ -4,6 +4,7 @@ import subprocess
 import sys
 import time
 
+import pytest
 from pretrain_helpers import make_data
 
 from ember.llm.inference.checkpoint import load_model
