@@ -78,3 +78,39 @@ def test_report_compares_runs_and_shows_other_suites(tmp_path):
     assert page.count("data:image/png;base64,") == 4  # bars and latency, for answers and for agent
     assert "<table>" in page
     assert json.loads((a.path / "config.json").read_text())["quantization"] == "int8"
+
+
+def test_rescore_applies_the_current_scorer_to_stored_responses(tmp_path, monkeypatch, fresh_settings):
+    monkeypatch.setenv("EMBER_HOME", str(tmp_path / "home"))
+    old = _run(
+        tmp_path,
+        "answers",
+        [
+            # scored by an older scorer that read "[2]" as the number 2
+            {
+                "id": "a",
+                "response": "The answer is [2].",
+                "gold": "2",
+                "answer_type": "numeric",
+                "match": True,
+            },
+            {
+                "id": "b",
+                "response": "It has 6 layers [1].",
+                "gold": "6 layers",
+                "answer_type": "numeric",
+                "match": True,
+            },
+        ],
+        {"collection": "dev"},
+    )
+    result = CliRunner().invoke(app, ["eval", "rescore", str(old.path)])
+    assert result.exit_code == 0, result.stderr
+    (new,) = (tmp_path / "home" / "runs").iterdir()
+    items = {
+        i["id"]: i for i in (json.loads(line) for line in (new / "items.jsonl").read_text().splitlines())
+    }
+    assert (items["a"]["match"], items["b"]["match"]) == (False, True)
+    config = json.loads((new / "config.json").read_text())
+    assert config["rescored_from"] == str(old.path) and config["collection"] == "dev"
+    assert json.loads((new / "summary.json").read_text())["metrics"]["match"]["mean"] == 0.5
