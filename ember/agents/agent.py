@@ -1,7 +1,7 @@
 """The tool-calling agent graph (ReAct): the model picks tools until it answers, under a loop guard.
 
     agent → tools → agent → ... → finish        (the model called tools, then answered)
-    agent → fallback                            (no tool call at all: one retrieve → answer pass)
+    agent → fallback                            (no tool call at all: the planned fallback)
     agent → repair → agent                      (a malformed tool call: one retry, then the fallback)
     tools → conclude → finish                   (loop guard: step limit, a repeated call, token budget)
 
@@ -25,12 +25,12 @@ from langgraph.graph import END, START, StateGraph
 
 from ember.agents.chat_model import EmberChatModel
 from ember.agents.citations import verify
-from ember.agents.prompts import AGENT_SYSTEM, render_passage
+from ember.agents.planned_fallback import PlannedFallback
+from ember.agents.prompts import AGENT_SYSTEM
 from ember.agents.rag import RagGraph
 from ember.agents.repetition import cut_loop
 from ember.agents.tools import SCHEMAS, Toolbox, ToolError
 from ember.agents.types import AnswerEvent, GroundedAnswer, Step, add_usage
-from ember.retrieval.types import Hit
 
 OBSERVATION_CHARS = 2000  # what a step record keeps of a tool's output
 REPAIR_PROMPT = (
@@ -39,9 +39,10 @@ REPAIR_PROMPT = (
 REPAIR_EXAMPLE = {"name": "search", "arguments": {"query": "..."}}
 CONCLUDE_PROMPT = "Stop using tools ({reason}). Answer the question now from the results above, citing [n]."
 FALLBACK_THOUGHTS = {
-    "no_tool_call": "The model called no tool: one search, then an answer from its passages.",
-    "malformed_tool_call": "The model's tool call stayed malformed after one repair: one search, then an "
-    "answer from its passages.",
+    "no_tool_call": "The model called no tool: planned fallback (a search per sub-question, extraction, "
+    "the calculator where numbers combine, then an answer).",
+    "malformed_tool_call": "The model's tool call stayed malformed after one repair: planned fallback (a "
+    "search per sub-question, extraction, the calculator where numbers combine, then an answer).",
 }
 
 
@@ -50,6 +51,9 @@ class AgentConfig:
     max_steps: int = 6  # tool executions
     token_budget: int = 12_000  # prompt + completion tokens over the whole run
     max_tokens: int = 200  # per model turn
+    # Constrained decoding of tool calls (local models): a call that opens is always well-formed, and the
+    # first turn opens one, so a small model that would only answer from memory searches first.
+    constrained_tool_calls: bool = False
 
 
 class AgentState(TypedDict, total=False):
@@ -131,7 +135,15 @@ class AgentGraph:
     def _agent(self, state: AgentState) -> AgentState:
         answer = state["answer"]
         start = time.perf_counter()
-        message: AIMessage = self.with_tools.invoke(state["messages"], max_tokens=self.config.max_tokens)
+        sampling: dict = {"max_tokens": self.config.max_tokens}
+        if self.config.constrained_tool_calls:
+            # The first turn is forced to open a call, a search: a research task starts by finding facts.
+            first = not answer.steps
+            tools = [s for s in SCHEMAS if s["function"]["name"] == "search"] if first else SCHEMAS
+            constraint = self.llm.backend.tool_call_constraint(tools, force_open=first)
+            if constraint is not None:
+                sampling["logits_processor"] = constraint
+        message: AIMessage = self.with_tools.invoke(state["messages"], **sampling)
         answer.timings_ms["model"] = answer.timings_ms.get("model", 0.0) + (time.perf_counter() - start) * 1e3
         add_usage(answer.usage, message.usage_metadata)
         messages = [*state["messages"], message]
@@ -216,33 +228,18 @@ class AgentGraph:
         return {"answer": answer}
 
     def _fallback(self, state: AgentState) -> AgentState:
-        """One retrieve → answer pass, its search recorded as a step so the caller sees what was read."""
+        """The planned fallback (planned_fallback.py): a search per sub-question, extraction, the
+        calculator where numbers combine, then a cited answer; every step recorded and streamed."""
         answer, writer = state["answer"], get_stream_writer()
         steps = list(answer.steps)
-        thought = FALLBACK_THOUGHTS[answer.fallback_reason]
 
-        def recorded_search(query: str, k: int) -> list[Hit]:
-            start = time.perf_counter()
-            hits = self.fallback.search(query, k)
-            rendered = "\n".join(render_passage(n, h) for n, h in enumerate(hits, 1))
-            step = Step(
-                thought=thought,
-                tool="search",
-                arguments={"query": query, "k": k},
-                observation=(rendered or "no passages found")[:OBSERVATION_CHARS],
-                latency_ms=(time.perf_counter() - start) * 1e3,
-            )
+        def record(step: Step) -> None:
             steps.append(step)
             writer(AnswerEvent("step", step=step))
-            return hits
 
-        rag = RagGraph(self.fallback.llm, recorded_search, self.fallback.config)
-        result = answer
-        for event in rag.stream(state["question"], state["query"], state["history"]):
-            if event.kind == "token":
-                writer(event)
-            elif event.kind == "done":
-                result = event.answer
+        thought = FALLBACK_THOUGHTS[answer.fallback_reason]
+        plan = PlannedFallback(self.fallback.llm, self.fallback.search, self.fallback.config, record, thought)
+        result = plan.run(state["question"], state["query"], state["history"], writer)
         for name in ("prompt_tokens", "completion_tokens"):
             result.usage[name] += answer.usage[name]
         result.timings_ms["model"] = answer.timings_ms.get("model", 0.0)

@@ -14,6 +14,8 @@ from typing import Protocol
 import httpx
 
 from ember.llm.inference.chat import ChatDelta, ChatModel, ChatResult, Usage
+from ember.llm.inference.constrained_tool_calls import tool_call_constraint
+from ember.llm.inference.sampling import LogitsProcessor
 from ember.llm.inference.scheduler import LLMScheduler
 from ember.llm.inference.tool_calls import (
     HERMES,
@@ -37,6 +39,10 @@ class ChatBackend(Protocol):
 
     def count_tokens(self, text: str) -> int: ...
 
+    def tool_call_constraint(self, tools: list[dict], force_open: bool) -> LogitsProcessor | None:
+        """A logits processor that keeps this backend's tool calls well-formed; None if it cannot."""
+        ...
+
 
 class LocalBackend:
     """Ember's own engine: a ``ChatModel``, or the ``LLMScheduler`` that owns one for concurrent callers."""
@@ -56,6 +62,9 @@ class LocalBackend:
 
     def count_tokens(self, text: str) -> int:
         return self.model.engine.tokenizer.count_tokens(text)
+
+    def tool_call_constraint(self, tools: list[dict], force_open: bool) -> LogitsProcessor | None:
+        return tool_call_constraint(self.model.engine.tokenizer, tools, self.tool_call_format, force_open)
 
 
 # Sampling fields an OpenAI-compatible server understands, by our name → its name.
@@ -174,6 +183,9 @@ class OpenAICompatibleBackend:
         # The remote tokenizer is unknown (and fetching one needs the network): about 3 characters per
         # token over-counts English for BPE vocabularies, which keeps the prompt inside the budget.
         return -(-len(text) // CHARS_PER_TOKEN)
+
+    def tool_call_constraint(self, tools: list[dict], force_open: bool) -> LogitsProcessor | None:
+        return None  # the server decodes; OpenAI's API has no per-token constraint
 
 
 def _tool_calls(raw: list[dict]) -> tuple[list[ToolCall], list[MalformedToolCall]]:

@@ -1,9 +1,13 @@
-"""How relevant a hit is, on a scale a fixed threshold can be set on.
+"""How relevant a search's hits are, on a scale a fixed threshold can be set on.
 
 Fused scores only encode ranks, so they cannot say "nothing here is relevant". The dense stage's cosine
-similarity can: the wave-1 answer bench (docs/benchmarks.md) reported the top dense score of answerable
-questions, to check the threshold against. A reranker from train-reranker is trained listwise, so its
-scores rank well but have no fixed zero; its score decides only for hits the dense stage did not return.
+similarity can: bench/answer/run.py reports the top dense score of answerable questions, to check the
+threshold against. So a search passes when its best dense score does (a reranker's score decides when
+the dense stage returned none of the hits: trained listwise, it ranks well but has no fixed zero).
+
+Each hit of a search that passes is then kept on either kind of evidence: its own dense score, or a
+top rank in BM25. A hit only BM25 found (beyond the dense stage's candidate depth) has no dense score at
+all, and on identifier- and number-heavy text it is often the one that holds the answer.
 """
 
 from __future__ import annotations
@@ -17,10 +21,20 @@ from ember.retrieval.types import Hit
 class RelevanceThreshold:
     min_dense: float = 0.25  # cosine similarity, all-MiniLM-L6-v2
     min_rerank: float = 0.0  # cross-encoder score
+    lexical_rank: int = 10  # BM25's own top ranks count as evidence, whatever the dense score
 
-    def relevant(self, hit: Hit) -> bool:
+    def grade(self, hits: list[Hit]) -> list[Hit]:
+        """The hits worth showing the model, in their order; [] when nothing in the search is relevant."""
+        if not any(self._scored_relevant(h) for h in hits) and any(h.stages for h in hits):
+            return []
+        return [h for h in hits if not h.stages or self._scored_relevant(h) or self._lexical(h)]
+
+    def _scored_relevant(self, hit: Hit) -> bool:
         if "dense" in hit.stages:
             return hit.stages["dense"].score >= self.min_dense
         if "rerank" in hit.stages:
             return hit.stages["rerank"].score >= self.min_rerank
-        return not hit.stages  # a hit from a caller without stage scores is taken as given
+        return False
+
+    def _lexical(self, hit: Hit) -> bool:
+        return "bm25" in hit.stages and hit.stages["bm25"].rank <= self.lexical_rank

@@ -28,6 +28,10 @@ from ember.retrieval.types import Hit
 
 HISTORY_TURNS = 1  # earlier question/answer pairs shown to the model (small models drift with more)
 DEFAULT_MAX_TOKENS = 200
+# Answers block any repeated 6-token n-gram of their own output (the prompt's passages stay free to quote):
+# on the development set it cut the answers that loop to max_tokens (docs/benchmarks.md, #14 item 5).
+# A request's own sampling options win; a remote backend ignores the field.
+ANSWER_SAMPLING = {"no_repeat_ngram_size": 6}
 GROUNDING_K = 10  # hits looked at for a text's best dense similarity
 
 T = TypeVar("T")
@@ -37,8 +41,9 @@ def check_question(question: str, sampling: dict[str, Any]) -> None:
     """Reject an empty question or bad sampling options before any work starts."""
     if not question.strip():
         raise InvalidInputError("question must not be empty")
+    options = {k: v for k, v in sampling.items() if k != "constrained_tool_calls"}
     try:
-        SamplingParams(**{"max_tokens": DEFAULT_MAX_TOKENS, **sampling})
+        SamplingParams(**{"max_tokens": DEFAULT_MAX_TOKENS, **options})
     except (TypeError, ValueError) as exc:
         raise InvalidInputError(f"sampling options: {exc}") from exc
 
@@ -109,7 +114,9 @@ class Answerer:
         **sampling: Any,
     ) -> Iterator[AnswerEvent]:
         """Answer ``question`` (checked by check_question) from ``collection`` (known to exist)."""
+        sampling = {**ANSWER_SAMPLING, **sampling}
         max_tokens = int(sampling.pop("max_tokens", DEFAULT_MAX_TOKENS))
+        constrained = bool(sampling.pop("constrained_tool_calls", False))  # an agent option, not sampling
         if conversation_id is None:
             conversation_id = self.conversations.start(collection_id, question, "agent" if agent else "rag")
             previous, history = None, []
@@ -125,9 +132,9 @@ class Answerer:
         rag = RagGraph(llm, lambda q, k: search(q, [collection], k), RagConfig(max_tokens=max_tokens))
         if agent:
             toolbox = Toolbox(search, as_tool(self.read, "read"), self._collections, [collection])
-            events = AgentGraph(llm, toolbox, rag, AgentConfig(max_tokens=max_tokens)).stream(
-                question, history, query
-            )
+            events = AgentGraph(
+                llm, toolbox, rag, AgentConfig(max_tokens=max_tokens, constrained_tool_calls=constrained)
+            ).stream(question, history, query)
         else:
             events = rag.stream(question, query, history)
         for event in events:

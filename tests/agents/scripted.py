@@ -40,6 +40,23 @@ class ScriptedToolChooser:
     def count_tokens(self, text: str) -> int:
         return self.real.count_tokens(text)
 
+    def tool_call_constraint(self, tools: list[dict], force_open: bool) -> None:
+        return None  # scripted turns need no constraint; the real model's turns run free here
+
+
+class ScriptedModel(ScriptedToolChooser):
+    """Every turn follows the script, with or without tools (for the planned fallback's control flow)."""
+
+    def chat(self, messages: list[dict], tools: list[dict] | None = None, **sampling) -> ChatResult:
+        return super().chat(messages, tools or [{}], **sampling)
+
+    def stream(
+        self, messages: list[dict], tools: list[dict] | None = None, **sampling
+    ) -> Iterator[ChatDelta]:
+        result = self.chat(messages, tools, **sampling)
+        yield ChatDelta(result.text)
+        yield ChatDelta("", result)
+
 
 def tool_messages(messages: list[dict]) -> list[str]:
     return [m["content"] for m in messages if m["role"] == "tool"]

@@ -9,6 +9,7 @@ import pytest
 
 from ember.agents.agent import AgentConfig, AgentGraph
 from ember.agents.chat_model import EmberChatModel
+from ember.agents.planned_fallback import SUB_QUESTION_K
 from ember.agents.rag import RagConfig, RagGraph
 from ember.agents.tools import Toolbox
 from ember.platform.answers import as_tool
@@ -114,11 +115,12 @@ def test_no_tool_call_falls_back_to_one_search_shown_as_a_step(make_agent, facts
     answer = events[-1].answer
     assert answer.path == "agent_fallback" and answer.fallback_reason == "no_tool_call"
     assert "agent_fallback" in answer.flags
-    [step] = answer.steps
-    assert step.tool == "search" and step.arguments == {"query": QUESTION, "k": 3}
+    step, extract = answer.steps  # one clause: one search, then the fact extracted from it
+    assert step.tool == "search" and step.arguments == {"query": QUESTION, "k": SUB_QUESTION_K}
     assert "140 varieties of pear" in step.observation and "no tool" in step.thought
+    assert extract.tool == "extract" and extract.arguments == {"question": QUESTION}
     assert [e.step for e in events if e.kind == "step"] == answer.steps
-    retrieved = {h.chunk_id for h in facts_search(QUESTION, 3)}
+    retrieved = {h.chunk_id for h in facts_search(QUESTION, SUB_QUESTION_K)}
     assert {c.chunk_id for c in answer.citations} <= retrieved
     assert events[-2].kind == "citations" and events[-2].citations == answer.citations
 
@@ -135,7 +137,7 @@ def test_a_call_still_malformed_after_the_repair_falls_back_and_says_why(make_ag
     answer = agent.run("Where is the Glass Orchard?")
     assert answer.path == "agent_fallback" and answer.fallback_reason == "malformed_tool_call"
     assert "malformed_tool_call_repaired" in answer.flags
-    assert [s.tool for s in answer.steps] == ["search"]
+    assert [s.tool for s in answer.steps] == ["search", "extract"]
     assert "town of Pell" in answer.steps[0].observation
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from ember.agents.rag import RagConfig, RagGraph
 from ember.agents.relevance import RelevanceThreshold
 from ember.agents.types import I_DONT_KNOW
+from tests.agents.conftest import COLLECTION
 
 
 def test_answer_cites_retrieved_passages_that_all_resolve(local_llm, facts_search, facts_service):
@@ -56,3 +57,40 @@ def test_passage_budget_is_capped_by_the_context_window(local_llm, facts_search,
     budget = graph.passage_budget(state)
     assert 0 < budget < 400 - 100
     assert RagGraph(local_llm, facts_search, RagConfig(context_tokens=1024)).passage_budget(state) == 1024
+
+
+def test_the_passage_budget_grows_with_the_context_window_less_the_answer(facts_service, facts_search):
+    from ember.agents.backends import LocalBackend
+    from ember.agents.chat_model import EmberChatModel
+
+    state = {"question": "How long is the Kelmora Bridge?", "history": []}
+    budgets = []
+    for window in (1024, 2048, 8192):
+        backend = LocalBackend(facts_service.scheduler)
+        backend.context_window = window
+        graph = RagGraph(
+            EmberChatModel(backend=backend), facts_search, RagConfig(context_tokens=None, max_tokens=200)
+        )
+        budgets.append(graph.passage_budget(state))
+    assert budgets[1] - budgets[0] == 1024 and budgets[2] - budgets[1] == 6144
+    longer = RagGraph(
+        EmberChatModel(backend=backend), facts_search, RagConfig(context_tokens=None, max_tokens=500)
+    )
+    assert longer.passage_budget(state) == budgets[2] - 300
+    capped = RagGraph(EmberChatModel(backend=backend), facts_search, RagConfig())  # the default cap
+    assert capped.passage_budget(state) == RagConfig().context_tokens < budgets[2]
+
+
+def test_the_grade_keeps_a_gold_hit_only_bm25_found(facts_service):
+    """With the dense stage cut to one candidate (a large collection's depth cut, in small), the chunk
+    holding "412" is found by BM25 alone: no dense score. The search passes on the dense hit, and the
+    grade keeps the BM25-only gold hit, which the old rule (a dense score or nothing) dropped."""
+    config = facts_service.retriever.config
+    depth, config.depth = config.depth, 1
+    try:
+        hits = facts_service.search("pear 412", [COLLECTION], k=3, mode="hybrid").hits
+    finally:
+        config.depth = depth
+    gold = next(h for h in hits if h.title == "Kelmora Bridge")
+    assert "dense" not in gold.stages and gold.stages["bm25"].rank == 1
+    assert gold in RelevanceThreshold().grade(hits)

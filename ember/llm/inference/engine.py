@@ -198,13 +198,17 @@ class Engine:
         generator = None
         if params.seed is not None:
             generator = torch.Generator(device=self.device).manual_seed(params.seed)
+        generated: list[list[int]] | None = [[] for _ in prompts] if params.processors() else None
 
         # Prefill: right padding is harmless because masking is causal by absolute position.
         logits = self.model(padded, cache=cache, kv_len=longest, logits_index=lengths_t - 1)[:, -1]
         positions = lengths_t.unsqueeze(1)
         pending_tokens, pending_logprobs = [], []
         for step in range(steps):
-            token, logprob = sample(logits, params, seen, generator)
+            token, logprob = sample(logits, params, seen, generator, generated)
+            if generated is not None:  # processors read the ids each step: one host copy per token
+                for row, token_id in enumerate(token.tolist()):
+                    generated[row].append(token_id)
             pending_tokens.append(token)
             pending_logprobs.append(logprob)
             if seen is not None:

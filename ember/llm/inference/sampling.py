@@ -1,7 +1,9 @@
-"""Turning logits into tokens: greedy, temperature, top-k, top-p, min-p, repetition penalty."""
+"""Turning logits into tokens: greedy, temperature, top-k, top-p, min-p, repetition penalty, no-repeat
+n-gram blocking, and a per-request logits processor (e.g. constrained tool-call decoding)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
@@ -9,6 +11,9 @@ import torch
 # Below this temperature sampling is greedy in all but name, and logits / temperature can overflow to
 # inf (then softmax gives nan): such requests decode greedily.
 GREEDY_BELOW = 1e-6
+
+# (the row's generated token ids so far, its (V,) logits) → logits; a banned token gets -inf.
+LogitsProcessor = Callable[[list[int], torch.Tensor], torch.Tensor]
 
 
 @dataclass
@@ -26,6 +31,19 @@ class SamplingParams:
     # None: the tokenizer's end-of-turn ids; pass an empty set to ignore them.
     stop_token_ids: set[int] | None = None
     logprobs: bool = False
+    # Ban any token that would repeat an n-gram the output already holds (0: off). Only the generated
+    # text counts, so quoting the prompt's passages stays free.
+    no_repeat_ngram_size: int = 0
+    logits_processor: LogitsProcessor | None = None  # per request; applied after the penalties
+
+    def processors(self) -> list[LogitsProcessor]:
+        """What edits this request's logits before a token is picked, in order; [] for plain sampling."""
+        chain: list[LogitsProcessor] = []
+        if self.no_repeat_ngram_size:
+            chain.append(NoRepeatNGram(self.no_repeat_ngram_size))
+        if self.logits_processor is not None:
+            chain.append(self.logits_processor)
+        return chain
 
     def __post_init__(self) -> None:
         if self.max_tokens < 1:
@@ -40,8 +58,30 @@ class SamplingParams:
             raise ValueError(f"top_k must be >= 0, got {self.top_k}")
         if self.repetition_penalty <= 0:
             raise ValueError(f"repetition_penalty must be > 0, got {self.repetition_penalty}")
+        if self.no_repeat_ngram_size < 0:
+            raise ValueError(f"no_repeat_ngram_size must be >= 0, got {self.no_repeat_ngram_size}")
         if isinstance(self.stop, str):
             self.stop = [self.stop]
+
+
+@dataclass(frozen=True)
+class NoRepeatNGram:
+    """Bans each token that would complete an n-gram already in the generated ids."""
+
+    n: int
+
+    def __call__(self, generated: list[int], logits: torch.Tensor) -> torch.Tensor:
+        if len(generated) < self.n:
+            return logits
+        prefix = generated[len(generated) - self.n + 1 :]
+        banned = [
+            generated[i + self.n - 1]
+            for i in range(len(generated) - self.n + 1)
+            if generated[i : i + self.n - 1] == prefix
+        ]
+        if not banned:
+            return logits
+        return logits.index_fill(-1, torch.tensor(banned, device=logits.device), float("-inf"))
 
 
 def apply_repetition_penalty(logits: torch.Tensor, seen: torch.Tensor, penalty: float) -> torch.Tensor:
@@ -75,12 +115,25 @@ def sample(
     params: SamplingParams,
     seen: torch.Tensor | None = None,
     generator: torch.Generator | None = None,
+    generated: list[list[int]] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Next token (B,) and its log-probability under the model's raw distribution (B,)."""
+    """Next token (B,) and its log-probability under the model's raw distribution (B,).
+
+    ``generated`` (each row's generated ids) is needed when ``params.processors()`` is not empty."""
     logits = logits.float()
     raw_logprobs = logits.log_softmax(-1)
     if seen is not None and params.repetition_penalty != 1.0:
         logits = apply_repetition_penalty(logits, seen, params.repetition_penalty)
+    chain = params.processors()
+    if chain:
+        if generated is None or len(generated) != logits.shape[0]:
+            raise ValueError("a logits processor needs every row's generated token ids")
+        rows = []
+        for ids, row in zip(generated, logits, strict=True):
+            for processor in chain:
+                row = processor(ids, row)
+            rows.append(row)
+        logits = torch.stack(rows)
     if params.temperature < GREEDY_BELOW:
         tokens = logits.argmax(-1)
     else:
