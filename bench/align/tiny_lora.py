@@ -70,6 +70,8 @@ def main() -> None:
     parser.add_argument("--sft-steps", type=int, default=30)
     parser.add_argument("--dpo-steps", type=int, default=20)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--batch-size", type=int, default=4)
+    parser.add_argument("--skip-base", action="store_true", help="do not score the base model first")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     rng = random.Random(0)
@@ -89,7 +91,19 @@ def main() -> None:
             correct += re.search(r"\d+", target).group() in text
         return cited / len(held_out), correct / len(held_out)
 
-    before = score(base)
+    def show(step: int, metrics: dict) -> None:
+        print(
+            f"  step {step}: " + ", ".join(f"{k} {v:.3f}" for k, v in metrics.items() if k != "step"),
+            flush=True,
+        )
+
+    started = time.perf_counter()
+    before = (float("nan"), float("nan")) if args.skip_base else score(base)
+    print(
+        f"base model held-out: cited {before[0]:.0%}, right number {before[1]:.0%} "
+        f"({time.perf_counter() - started:.0f} s)",
+        flush=True,
+    )
     model, tokenizer, spec, root = starting_model(base, LoraSpec(rank=16, alpha=32))
     examples = [
         Example(*render_conversation(tokenizer, m + [{"role": "assistant", "content": t}]))
@@ -97,7 +111,12 @@ def main() -> None:
     ]
     started = time.perf_counter()
     sft = train_sft(
-        model, examples, 512, tokenizer.pad_id or 0, FineTuneOptions(steps=args.sft_steps, lr=1e-3)
+        model,
+        examples,
+        512,
+        tokenizer.pad_id or 0,
+        FineTuneOptions(steps=args.sft_steps, batch_size=args.batch_size, lr=1e-3),
+        on_step=show,
     )
     sft_seconds = time.perf_counter() - started
     pairs = []
@@ -111,17 +130,25 @@ def main() -> None:
             side.mask[:head] = [0] * head
         pairs.append(Pair(*sides, line=0))
     started = time.perf_counter()
-    dpo = train_dpo(model, pairs, FineTuneOptions(steps=args.dpo_steps, lr=5e-4), beta=0.1)
+    dpo = train_dpo(
+        model,
+        pairs,
+        FineTuneOptions(steps=args.dpo_steps, batch_size=args.batch_size, lr=5e-4),
+        beta=0.1,
+        on_step=show,
+    )
     dpo_seconds = time.perf_counter() - started
     tuned = install_tuned(model, tokenizer, models / "tuned", root, spec)
     after = score(tuned)
     tokens = sum(h["tokens"] for h in sft)
     print(
-        f"SFT  {args.sft_steps} steps x 4 rows: loss {sft[0]['loss']:.3f} -> {sft[-1]['loss']:.3f}, "
+        f"SFT  {args.sft_steps} steps x {args.batch_size} rows: "
+        f"loss {sft[0]['loss']:.3f} -> {sft[-1]['loss']:.3f}, "
         f"{sft_seconds / args.sft_steps:.2f} s/step, {tokens / sft_seconds:.0f} supervised tokens/s"
     )
     print(
-        f"DPO  {args.dpo_steps} steps x 4 pairs: loss {dpo[0]['loss']:.3f} -> {dpo[-1]['loss']:.3f}, "
+        f"DPO  {args.dpo_steps} steps x {args.batch_size} pairs: "
+        f"loss {dpo[0]['loss']:.3f} -> {dpo[-1]['loss']:.3f}, "
         f"reward accuracy {dpo[0]['rewards/accuracies']:.2f} -> {dpo[-1]['rewards/accuracies']:.2f}, "
         f"margin {dpo[-1]['rewards/margins']:.2f}, {dpo_seconds / args.dpo_steps:.2f} s/step"
     )
