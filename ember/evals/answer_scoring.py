@@ -45,6 +45,18 @@ class Quantity:
     half_unit: float = 0.0  # half a unit of the last digit written: "50,000" → 0.5, "3.3 × 10¹⁸" → 5e16
 
 
+def _is_year_label(text: str, match: re.Match) -> bool:
+    """A year naming something ("the 2017 Transformer") or citing a source ("(2017)", "et al., 2017")."""
+    if not re.fullmatch(r"(19|20)\d\d", match.group(0)):
+        return False
+    before, after = text[: match.start()], text[match.end() :]
+    return bool(
+        re.match(r" [A-Z]", after)
+        or (before.endswith("(") and after.startswith(")"))
+        or before.endswith("al., ")
+    )
+
+
 def strip_citations(text: str) -> str:
     return MARKER.sub("", text)
 
@@ -56,6 +68,8 @@ def quantities(text: str) -> list[Quantity]:
     for match in _QUANTITY.finditer(text):
         name = _NAME_BEFORE.search(text[: match.start()])
         if name and name.group(1).lower() not in _LEAD_INS:
+            continue
+        if _is_year_label(text, match):
             continue
         mantissa = match["mantissa"].replace(",", "")
         factor = 1.0

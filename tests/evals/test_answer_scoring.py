@@ -53,6 +53,8 @@ def test_a_real_quantity_next_to_a_marker_still_counts():
         ("In 2017 it had 12 layers", [2017.0, 12.0]),
         ("the 4-bit and 4-gram cases", []),
         ("T = 4", [4.0]),
+        ("The original 2017 Transformer uses 512 tokens (Vaswani et al., 2017) (2017)", [512.0]),
+        ("a window of 2048 tokens", [2048.0]),
     ],
 )
 def test_quantities(text, expected):
