@@ -5,9 +5,9 @@ similarity can: bench/answer/run.py reports the top dense score of answerable qu
 threshold against. So a search passes when its best dense score does (a reranker's score decides when
 the dense stage returned none of the hits: trained listwise, it ranks well but has no fixed zero).
 
-Each hit of a search that passes is then kept on either kind of evidence: its own dense score, or a
-top rank in BM25. A hit only BM25 found (beyond the dense stage's candidate depth) has no dense score at
-all, and on identifier- and number-heavy text it is often the one that holds the answer.
+Each hit of a search that passes is then kept on its own dense score, or, when it has none, on a top
+rank in BM25: a hit only BM25 found (beyond the dense stage's candidate depth) has no dense score at all,
+and on identifier- and number-heavy text it is often the one that holds the answer.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ class RelevanceThreshold:
         """The hits worth showing the model, in their order; [] when nothing in the search is relevant."""
         if not any(self._scored_relevant(h) for h in hits) and any(h.stages for h in hits):
             return []
-        return [h for h in hits if not h.stages or self._scored_relevant(h) or self._lexical(h)]
+        return [h for h in hits if not h.stages or self._scored_relevant(h) or self._bm25_only_top(h)]
 
     def _scored_relevant(self, hit: Hit) -> bool:
         if "dense" in hit.stages:
@@ -36,5 +36,6 @@ class RelevanceThreshold:
             return hit.stages["rerank"].score >= self.min_rerank
         return False
 
-    def _lexical(self, hit: Hit) -> bool:
-        return "bm25" in hit.stages and hit.stages["bm25"].rank <= self.lexical_rank
+    def _bm25_only_top(self, hit: Hit) -> bool:
+        unscored = "dense" not in hit.stages and "rerank" not in hit.stages
+        return unscored and "bm25" in hit.stages and hit.stages["bm25"].rank <= self.lexical_rank

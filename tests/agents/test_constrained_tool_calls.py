@@ -23,7 +23,7 @@ def test_the_model_calls_no_tool_by_itself(backend):
 @pytest.mark.parametrize("schema", SCHEMAS, ids=lambda s: s["function"]["name"])
 def test_a_forced_call_parses_for_every_tool_schema(backend, schema):
     constraint = backend.tool_call_constraint([schema], force_open=True)
-    result = backend.chat(CHAT, SCHEMAS, max_tokens=48, logits_processor=constraint)
+    result = backend.chat(CHAT, SCHEMAS, max_tokens=80, logits_processor=constraint)
     assert result.malformed_tool_calls == [] and len(result.tool_calls) == 1, result
     call, parameters = result.tool_calls[0], schema["function"]["parameters"]
     assert call.name == schema["function"]["name"]

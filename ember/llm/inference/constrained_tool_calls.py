@@ -34,7 +34,7 @@ DONE: State = ("done",)
 _NUMBER_TYPES = ("integer", "number")
 _ESCAPES = set('"\\/bfnrt')
 MAX_DIGITS = 6  # per number part: a model that keeps writing digits must end the number
-MAX_STRING_TOKENS = 24  # then the string must close
+MAX_STRING_TOKENS = 16  # then the string must close (a query is a few words)
 
 
 class ToolCallGrammar:
