@@ -57,6 +57,8 @@ def mixed_params(engine: Engine, prompt: list[int], index: int) -> SamplingParam
     """Per-request sampling: greedy or seeded sampling, logprobs, stop tokens, lengths all differ."""
     if index % 4 == 3:
         return SamplingParams(max_tokens=12, temperature=0.9, top_k=40, seed=index, stop_token_ids=set())
+    if index % 7 == 1:  # a per-request logits processor, applied to this row only
+        return SamplingParams(max_tokens=14, no_repeat_ngram_size=2, stop_token_ids=set())
     stop = set()
     if index % 3 == 0:  # stop at the token greedy decoding gives third
         stop = {engine.generate([prompt], SamplingParams(max_tokens=3, stop_token_ids=set()))[0].token_ids[2]}
