@@ -37,8 +37,8 @@ SEARCH_TOOL = {
 
 def test_tool_schemas_reach_the_prompt_even_when_the_template_ignores_them(smollm2, smollm2_tokenizer):
     model = ChatModel(Engine(smollm2, smollm2_tokenizer))
-    with_tools = smollm2_tokenizer.decode(model._prompt(MESSAGES, [SEARCH_TOOL]))
-    without = smollm2_tokenizer.decode(model._prompt(MESSAGES, None))
+    with_tools = smollm2_tokenizer.decode(model.prompt(MESSAGES, [SEARCH_TOOL]))
+    without = smollm2_tokenizer.decode(model.prompt(MESSAGES, None))
     assert "search_documents" in with_tools and "<tool_call>" in with_tools
     assert "search_documents" not in without
     assert MESSAGES[0]["content"] in with_tools
