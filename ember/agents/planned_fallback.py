@@ -96,6 +96,7 @@ class PlannedFallback:
                 result = event.answer
         for name in self.usage:
             result.usage[name] += self.usage[name]
+        result.record_prompt_passages(passages)  # the extraction prompts showed the model every hit
         return result
 
     def _search(self, question: str) -> list[Hit]:
