@@ -23,9 +23,11 @@ def rag(
     ] = None,
     questions: Annotated[
         int, typer.Option(help="Synthesised questions (plus abstentions and traces).")
-    ] = 300,
-    sft_steps: Annotated[int, typer.Option(help="SFT steps.")] = 150,
-    dpo_steps: Annotated[int, typer.Option(help="DPO steps.")] = 60,
+    ] = 200,
+    sft_steps: Annotated[int, typer.Option(help="SFT steps.")] = 60,
+    dpo_steps: Annotated[int, typer.Option(help="DPO steps.")] = 20,
+    batch_size: Annotated[int, typer.Option(help="Rows (SFT) or pairs (DPO) per step.")] = 2,
+    passages: Annotated[int, typer.Option(help="Passages per synthesised prompt (fewer if too long).")] = 4,
     eval_items: Annotated[int, typer.Option(help="Held-out questions answered by both models.")] = 30,
     seed: Annotated[int, typer.Option(help="Seed of synthesis, data order and adapters.")] = 0,
 ) -> None:
@@ -37,7 +39,13 @@ def rag(
     from ember.platform.alignment.recipe import AlignBudget, align_rag
 
     budget = AlignBudget(
-        questions=questions, sft_steps=sft_steps, dpo_steps=dpo_steps, eval_items=eval_items, seed=seed
+        questions=questions,
+        sft_steps=sft_steps,
+        dpo_steps=dpo_steps,
+        batch_size=batch_size,
+        passages=passages,
+        eval_items=eval_items,
+        seed=seed,
     )
     with user_errors():
         svc = service()

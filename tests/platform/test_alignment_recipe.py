@@ -14,6 +14,7 @@ from ember.llm.inference.checkpoint import save_model
 from ember.llm.inference.config import ModelConfig
 from ember.llm.inference.model import Transformer
 from ember.llm.tokenizer import Tokenizer
+from ember.platform.alignment.own_samples import failed_checks
 from ember.platform.alignment.recipe import AlignBudget, align_rag
 from ember.platform.index_sync import IndexSync
 from ember.platform.service import EmberService
@@ -90,6 +91,14 @@ def test_the_recipe_installs_an_aligned_adapter_and_reports_both_models(aligned_
         if f"The {p} mill employs" in heldout_text and p not in (report.run_dir / "sft.jsonl").read_text()
     }
     assert held_places  # some held-out document never reaches the training data
+    pairs = [json.loads(line) for line in (report.run_dir / "dpo.jsonl").read_text().splitlines()]
+    sampled = [p for p in pairs if "rejected_by" in p]
+    outcomes = ("own_sample", "sample_passed", "empty_sample")
+    assert sum(report.counts[k] for k in outcomes) == len(pairs) == BUDGET["dpo_steps"] * BUDGET["batch_size"]
+    assert len(sampled) == report.counts["own_sample"]
+    for pair in sampled:  # the model's own text, failing a check the chosen side meets
+        assert failed_checks(pair["rejected"][0]["content"], pair["expect"]) == pair["rejected_by"] != []
+        assert failed_checks(pair["chosen"][0]["content"], pair["expect"]) == []
     assert json.loads((report.run_dir / "report.json").read_text())["model"] == "tiny-mills"
 
 

@@ -14,27 +14,29 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ember.platform.alignment.own_samples import reject_own_samples
 from ember.platform.alignment.synth import IDK, synthesize
 from ember.platform.errors import EmberError
 from ember.retrieval.types import Hit, location_of
 
 Progress = Callable[[str, int, int, dict], None]
+ANSWER_ROOM = 96  # tokens a synthesised prompt leaves for its answer within the training sequence
 
 
 @dataclass
 class AlignBudget:
-    """Defaults sized for ~1 hour on 2 CPU cores with SmolLM2-135M; a GPU runs them in minutes."""
+    """Defaults sized for under 90 minutes on 2 CPU cores with SmolLM2-135M; a GPU runs them in minutes."""
 
-    questions: int = 300
-    sft_steps: int = 150
-    dpo_steps: int = 60
-    batch_size: int = 4
+    questions: int = 200
+    sft_steps: int = 60
+    dpo_steps: int = 20
+    batch_size: int = 2
     lora_rank: int = 16
     sft_lr: float = 5e-4
     dpo_lr: float = 5e-5
     beta: float = 0.1
-    seq_len: int = 1536
-    passages: int = 6
+    seq_len: int = 2048
+    passages: int = 4
     heldout_share: float = 0.1
     eval_items: int = 30
     seed: int = 0
@@ -91,12 +93,13 @@ def align_rag(
 ) -> AlignReport:
     """Run the whole recipe; the aligned model is installed as ``name`` (base + LoRA adapter)."""
     from ember.llm.inference.chat import ChatModel
+    from ember.llm.inference.checkpoint import load_tokenizer
     from ember.llm.training.dpo_data import load_pairs
     from ember.llm.training.dpo_train import train_dpo
     from ember.llm.training.finetune import FineTuneOptions
     from ember.llm.training.lora import LoraSpec
     from ember.llm.training.sft import train_sft
-    from ember.llm.training.sft_data import load_sft
+    from ember.llm.training.sft_data import load_sft, render_conversation
     from ember.llm.training.tune import starting_model
     from ember.llm.training.tuned_models import install_tuned
 
@@ -113,6 +116,12 @@ def align_rag(
     def search(question: str, k: int) -> list[Hit]:
         return service.search(question, [collection], k=k, mode="hybrid").hits
 
+    tokenizer = load_tokenizer(base_dir)
+
+    def fits(messages: list[dict]) -> bool:
+        prompt, _ = render_conversation(tokenizer, messages, generation=True)
+        return len(prompt) + ANSWER_ROOM <= budget.seq_len
+
     data = synthesize(
         _passages(service, collection),
         search,
@@ -121,17 +130,28 @@ def align_rag(
         budget.passages,
         budget.heldout_share,
         seed=budget.seed,
+        fits=fits,
     )
     if not data.sft:
         raise EmberError(
             f"collection '{collection}' gave no training questions: it needs sentences with facts"
         )
-    for file, rows in (("sft.jsonl", data.sft), ("dpo.jsonl", data.dpo), ("heldout.jsonl", data.heldout)):
-        (run_dir / file).write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
     report("synthesis", 1, 1, data.counts)
     seconds["synthesis"] = time.perf_counter() - started
 
-    model, tokenizer, spec, root = starting_model(
+    started = time.perf_counter()
+    dpo_rows = data.dpo[: budget.dpo_steps * budget.batch_size]  # what one epoch of DPO uses
+    data.counts |= reject_own_samples(
+        ChatModel.load(base_dir),
+        dpo_rows,
+        seed=budget.seed,
+        progress=lambda done, total: report("own samples", done, total, {}),
+    )
+    for file, rows in (("sft.jsonl", data.sft), ("dpo.jsonl", dpo_rows), ("heldout.jsonl", data.heldout)):
+        (run_dir / file).write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
+    seconds["own samples"] = time.perf_counter() - started
+
+    model, _, spec, root = starting_model(
         base_dir, LoraSpec(rank=budget.lora_rank, alpha=2 * budget.lora_rank)
     )
     started = time.perf_counter()

@@ -8,7 +8,8 @@
 - Agent traces: two number facts from different documents, found with the real ``search`` tool (the
   Toolbox renders the observations), added with the real calculator, then a cited answer.
 - DPO pairs: the target against a failing variant: no citation, a citation of the wrong passage, a wrong
-  number, a repetition loop, or (for abstentions) an answer the passages do not support.
+  number, a repetition loop, or (for abstentions) an answer the passages do not support. The recipe
+  swaps in the model's own failing samples where it writes one (``own_samples``).
 
 Documents in the held-out slice are never a question's source nor a distractor; their questions come back
 separately, for measuring the gain on text the model was not trained on.
@@ -30,6 +31,7 @@ _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 _NUMBER = re.compile(r"(?<![\w.])\d[\d,]*(?:\.\d+)?(?![\w])")
 
 Search = Callable[[str, int], list[Hit]]
+Fits = Callable[[list[dict]], bool]  # does a prompt leave room for its answer in a training sequence?
 
 
 @dataclass
@@ -88,6 +90,17 @@ def _context(
     return [*others[:at], fact.gold, *others[at:]], at + 1
 
 
+def _fitted_context(
+    fact: Fact, hits: list[Hit], k: int, rng: random.Random, keep_gold: bool, fits: Fits
+) -> tuple[list[Hit], int]:
+    """``_context`` with fewer distractors until the prompt fits the training sequence."""
+    for width in range(k, 0, -1):
+        context, n = _context(fact, hits, width, rng, keep_gold)
+        if fits(_rag_messages(fact.question, context)):
+            break
+    return context, n
+
+
 def _rag_messages(question: str, context: list[Hit]) -> list[dict]:
     return [
         {"role": "system", "content": RAG_SYSTEM},
@@ -116,9 +129,11 @@ def _rejected(fact: Fact, n: int, k: int, rng: random.Random) -> str:
 def _trace(first: Fact, second: Fact, search: Search, collection: str) -> list[dict]:
     """search, search, calculator, cited answer: the agent's own format, observations from the real tools."""
 
+    golds = iter([first.gold, second.gold])  # by call order: two facts can share a question's words
+
     def found(query: str, collections: list[str], k: int) -> list[Hit]:
         hits = search(query, k)
-        gold = first.gold if query == first.question else second.gold
+        gold = next(golds)
         if all(h.chunk_id != gold.chunk_id for h in hits):
             hits = [*hits[: k - 1], gold]
         return hits
@@ -160,11 +175,13 @@ def synthesize(
     k: int = 6,
     heldout_share: float = 0.1,
     abstain_share: float = 0.15,
-    trace_share: float = 0.1,
+    trace_share: float = 0.25,
     seed: int = 0,
+    fits: Fits = lambda messages: True,
 ) -> Synthesized:
     """Up to ``questions`` grounded RAG examples (with abstentions, agent traces and DPO pairs) from
-    ``passages``; ``search(question, k)`` is the collection's hybrid search."""
+    ``passages``; ``search(question, k)`` is the collection's hybrid search. Each DPO pair carries
+    ``expect``, what its chosen side meets, for ``own_samples.failed_checks``."""
     rng = random.Random(seed)
     documents = sorted({p.document_id for p in passages})
     rng.shuffle(documents)
@@ -174,6 +191,9 @@ def synthesize(
     out = Synthesized()
     counts = {"rag": 0, "abstain": 0, "trace": 0, "heldout": 0}
     numbered = [f for f in facts if f.number and f.gold.document_id not in held]
+
+    def unheld_search(query: str, k: int) -> list[Hit]:
+        return [h for h in search(query, 2 * k) if h.document_id not in held][:k]
     for fact in facts:
         if counts["rag"] >= questions:
             break
@@ -184,7 +204,7 @@ def synthesize(
         ]
         if fact.gold.document_id in held:
             if counts["heldout"] < max(10, questions // 5):
-                context, n = _context(fact, hits, k, rng, keep_gold=True)
+                context, n = _fitted_context(fact, hits, k, rng, True, fits)
                 answer = f"{fact.sentence} [{n}]"
                 out.heldout.append(
                     {
@@ -196,34 +216,36 @@ def synthesize(
                 )
                 counts["heldout"] += 1
             continue
-        context, n = _context(fact, hits, k, rng, keep_gold=True)
+        context, n = _fitted_context(fact, hits, k, rng, True, fits)
         prompt = _rag_messages(fact.question, context)
         target = f"{fact.sentence} [{n}]"
         out.sft.append({"messages": [*prompt, {"role": "assistant", "content": target}]})
-        out.dpo.append(_pair(prompt, target, _rejected(fact, n, len(context), rng)))
+        expect = {"citation": n, "number": fact.number}
+        out.dpo.append(_pair(prompt, target, _rejected(fact, n, len(context), rng), expect))
         counts["rag"] += 1
         if rng.random() < abstain_share:
-            context, _ = _context(fact, hits, k, rng, keep_gold=False)
+            context, _ = _fitted_context(fact, hits, k, rng, False, fits)
             if context:
                 prompt = _rag_messages(fact.question, context)
                 out.sft.append({"messages": [*prompt, {"role": "assistant", "content": IDK}]})
-                out.dpo.append(
-                    _pair(prompt, IDK, f"{rng.choice(_sentences(context[0].text) or [context[0].text])} [1]")
-                )
+                wrong = f"{rng.choice(_sentences(context[0].text) or [context[0].text])} [1]"
+                out.dpo.append(_pair(prompt, IDK, wrong, {"abstain": True}))
                 counts["abstain"] += 1
         if fact.number and rng.random() < trace_share:
             partners = [f for f in numbered if f.gold.document_id != fact.gold.document_id]
             if partners:
                 partner = rng.choice(partners)
-                out.sft.append({"messages": _trace(fact, partner, search, collection), "tools": SCHEMAS})
+                trace = _trace(fact, partner, unheld_search, collection)
+                out.sft.append({"messages": trace, "tools": SCHEMAS})
                 counts["trace"] += 1
     out.counts = counts
     return out
 
 
-def _pair(prompt: list[dict], chosen: str, rejected: str) -> dict:
+def _pair(prompt: list[dict], chosen: str, rejected: str, expect: dict) -> dict:
     return {
         "prompt": prompt,
         "chosen": [{"role": "assistant", "content": chosen}],
         "rejected": [{"role": "assistant", "content": rejected}],
+        "expect": expect,
     }
