@@ -1,4 +1,7 @@
-"""The QA and agent-task files, checked line by line: a bad line names the file, the line and the field.
+"""The JSONL inputs of the evals, checked line by line: a bad line names the file, the line and the field.
+
+``jsonl_rows`` and ``Line`` are the one rule for every JSONL input (QA, agent tasks, multiple-choice
+questions, judge labels); the QA and task formats are read here.
 
 QA (``shared/evals/qa`` format): id, question, answer, answer_type (numeric | short | long), and optional
 relevant_ids (corpus ids of the gold passages) and source. Agent tasks (``shared/evals/agent``): id, task,
@@ -13,12 +16,13 @@ from pathlib import Path
 from typing import Any
 
 from ember.evals.answer_scoring import DEFAULT_TOLERANCE
+from ember.platform.errors import InvalidInputError
 
 ANSWER_TYPES = ("numeric", "short", "long")
 
 
-class DatasetError(ValueError):
-    """A QA or task file that cannot be used; the message names the file, line and field."""
+class DatasetError(InvalidInputError, ValueError):
+    """A JSONL input that cannot be used; the message names the file, line and field."""
 
 
 @dataclass(frozen=True)
@@ -40,27 +44,33 @@ class AgentTask:
     relevant_ids: list[str] = field(default_factory=list)
 
 
-def _rows(path: Path) -> list[tuple[int, dict]]:
+def jsonl_rows(path: Path) -> list[tuple[int, dict]]:
+    """(line number, object) for every non-blank line of a JSONL input (QA, tasks, MCQ, judge labels);
+    a line that is not a JSON object, or a file with none, is a DatasetError."""
+    path = Path(path)
     if not path.is_file():
         raise DatasetError(f"{path}: no such file")
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DatasetError(f"{path}: cannot read it as UTF-8 text ({exc})") from exc
     rows = []
-    with open(path, encoding="utf-8") as f:
-        for number, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DatasetError(f"{path}:{number}: not valid JSON ({exc.msg})") from exc
-            if not isinstance(row, dict):
-                raise DatasetError(f"{path}:{number}: expected a JSON object, got {type(row).__name__}")
-            rows.append((number, row))
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise DatasetError(f"{path}:{number}: not valid JSON ({exc.msg})") from exc
+        if not isinstance(row, dict):
+            raise DatasetError(f"{path}:{number}: expected a JSON object, got {type(row).__name__}")
+        rows.append((number, row))
     if not rows:
         raise DatasetError(f"{path}: the file holds no items")
     return rows
 
 
-class _Line:
+class Line:
     """Field access for one row, raising DatasetError with the file, line and field."""
 
     def __init__(self, path: Path, number: int, row: dict) -> None:
@@ -91,7 +101,8 @@ class _Line:
         return values
 
 
-def _unique(path: Path, items: list) -> list:
+def unique_ids(path: Path, items: list) -> list:
+    """``items`` (each with an ``id``), checked that no id appears twice."""
     seen: set[str] = set()
     for item in items:
         if item.id in seen:
@@ -102,8 +113,8 @@ def _unique(path: Path, items: list) -> list:
 
 def load_qa(path: Path, limit: int | None = None) -> list[QAItem]:
     items = []
-    for number, row in _rows(Path(path)):
-        line = _Line(path, number, row)
+    for number, row in jsonl_rows(path):
+        line = Line(path, number, row)
         answer_type = line.get("answer_type", (str,))
         if answer_type not in ANSWER_TYPES:
             raise line.fail("answer_type", f"must be one of {', '.join(ANSWER_TYPES)}, got '{answer_type}'")
@@ -116,13 +127,13 @@ def load_qa(path: Path, limit: int | None = None) -> list[QAItem]:
                 line.strings("relevant_ids"),
             )
         )
-    return _unique(path, items)[: limit or None]
+    return unique_ids(path, items)[: limit or None]
 
 
 def load_agent_tasks(path: Path, limit: int | None = None) -> list[AgentTask]:
     items = []
-    for number, row in _rows(Path(path)):
-        line = _Line(path, number, row)
+    for number, row in jsonl_rows(path):
+        line = Line(path, number, row)
         tolerance = line.get("tolerance", (int, float), DEFAULT_TOLERANCE, "a number")
         if tolerance < 0:
             raise line.fail("tolerance", f"must be >= 0, got {tolerance}")
@@ -136,4 +147,4 @@ def load_agent_tasks(path: Path, limit: int | None = None) -> list[AgentTask]:
                 line.strings("relevant_ids"),
             )
         )
-    return _unique(path, items)[: limit or None]
+    return unique_ids(path, items)[: limit or None]

@@ -9,15 +9,14 @@ model, its prefill path).
 
 from __future__ import annotations
 
-import json
 import string
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
+from ember.evals.datasets import Line, jsonl_rows, unique_ids
 from ember.llm.inference.model import Transformer
-from ember.platform.errors import InvalidInputError
 
 
 @dataclass(frozen=True)
@@ -57,61 +56,29 @@ class MCResult:
         }
 
 
-def _answer_index(value: object, choices: int, where: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | str):
-        raise InvalidInputError(f"{where}: field 'answer' must be an index or a letter, got {value!r}")
+def _answer_index(line: Line, choices: int) -> int:
+    value = line.get("answer", (int, str), label="an index or a letter")
     if isinstance(value, str):
         letter = value.strip().upper()
         if len(letter) != 1 or letter not in string.ascii_uppercase:
-            raise InvalidInputError(f"{where}: field 'answer' must be an index or a letter, got {value!r}")
+            raise line.fail("answer", f"must be an index or a letter, got {value!r}")
         value = string.ascii_uppercase.index(letter)
     if not 0 <= value < choices:
-        raise InvalidInputError(f"{where}: field 'answer' is {value}, outside the {choices} choices")
+        raise line.fail("answer", f"is {value}, outside the {choices} choices")
     return value
 
 
-def _question(row: object, where: str) -> MCQuestion:
-    if not isinstance(row, dict):
-        raise InvalidInputError(f"{where}: a line must be a JSON object, got {type(row).__name__}")
-    for field in ("id", "question", "choices", "answer"):
-        if field not in row:
-            raise InvalidInputError(f"{where}: field '{field}' is missing")
-    if not isinstance(row["id"], str | int) or isinstance(row["id"], bool):
-        raise InvalidInputError(f"{where}: field 'id' must be a string or an integer")
-    if not isinstance(row["question"], str) or not row["question"].strip():
-        raise InvalidInputError(f"{where}: field 'question' must be a non-empty string")
-    choices = row["choices"]
-    if not isinstance(choices, list) or len(choices) < 2:
-        raise InvalidInputError(f"{where}: field 'choices' must be a list of at least two strings")
-    if not all(isinstance(c, str) and c.strip() for c in choices):
-        raise InvalidInputError(f"{where}: field 'choices' must hold only non-empty strings")
-    answer = _answer_index(row["answer"], len(choices), where)
-    return MCQuestion(str(row["id"]), row["question"], tuple(choices), answer)
-
-
 def load_mcq(path: Path) -> list[MCQuestion]:
-    """The questions of a JSONL file; a bad line is an InvalidInputError naming the file, line and field."""
-    try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InvalidInputError(f"{path}: cannot read it as UTF-8 text ({exc})") from exc
-    questions, seen = [], set()
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        where = f"{path}:{number}"
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InvalidInputError(f"{where}: not valid JSON ({exc.msg})") from exc
-        question = _question(row, where)
-        if question.id in seen:
-            raise InvalidInputError(f"{where}: field 'id' repeats {question.id!r}")
-        seen.add(question.id)
-        questions.append(question)
-    if not questions:
-        raise InvalidInputError(f"{path}: no questions (the file is empty)")
-    return questions
+    """The questions of a JSONL file; a bad line is a DatasetError naming the file, line and field."""
+    questions = []
+    for number, row in jsonl_rows(path):
+        line = Line(path, number, row)
+        choices = line.get("choices", (list,), label="a list of at least two strings")
+        if len(choices) < 2 or not all(isinstance(c, str) and c.strip() for c in choices):
+            raise line.fail("choices", "must be a list of at least two non-empty strings")
+        question = line.get("question", (str,), label="a non-empty string")
+        questions.append(MCQuestion(line.id(), question, tuple(choices), _answer_index(line, len(choices))))
+    return unique_ids(path, questions)
 
 
 def context_of(question: str) -> str:

@@ -217,7 +217,7 @@ def test_human_labels_are_checked_line_by_line(tmp_path: Path) -> None:
     with pytest.raises(InvalidInputError, match=r"labels.jsonl:2: field 'label' must be"):
         labels_from_file(path)
     path.write_text(json.dumps({**good, "answer": None}) + "\n", encoding="utf-8")
-    with pytest.raises(InvalidInputError, match=r"labels.jsonl:1: field 'answer' is missing"):
+    with pytest.raises(InvalidInputError, match=r"labels.jsonl:1: field 'answer' must be a string, got null"):
         labels_from_file(path)
     path.write_text(json.dumps(good) + "\n", encoding="utf-8")
     assert labels_from_file(path)[0].label is True

@@ -103,9 +103,9 @@ def test_the_model_picks_what_it_knows(fp32) -> None:
         ('{"id": 1, "question": "q?", "choices": "ab", "answer": 0}', "field 'choices' must be a list"),
         ('{"id": 1, "question": "q?", "choices": ["a", "b"], "answer": 2}', "field 'answer' is 2, outside"),
         ('{"id": 1, "question": "q?", "choices": ["a", "b"], "answer": "E"}', "field 'answer' is 4, outside"),
-        ('{"id": 1, "question": "", "choices": ["a", "b"], "answer": 0}', "field 'question' must be"),
+        ('{"id": 1, "question": "", "choices": ["a", "b"], "answer": 0}', "field 'question' is empty"),
         ('{"id": 1, "question": "q?", "choices": ["a", "b"], "answer": 0.5}', "field 'answer' must be"),
-        ('["a list"]', "must be a JSON object"),
+        ('["a list"]', "expected a JSON object"),
     ],
 )
 def test_a_bad_mcq_line_is_named_by_file_line_and_field(tmp_path: Path, line: str, problem: str) -> None:
@@ -118,7 +118,7 @@ def test_a_bad_mcq_line_is_named_by_file_line_and_field(tmp_path: Path, line: st
 
 def test_an_empty_mcq_file_is_an_error(tmp_path: Path) -> None:
     (tmp_path / "empty.jsonl").write_text("\n", encoding="utf-8")
-    with pytest.raises(InvalidInputError, match="empty.jsonl: no questions"):
+    with pytest.raises(InvalidInputError, match="empty.jsonl: the file holds no items"):
         load_mcq(tmp_path / "empty.jsonl")
 
 

@@ -10,14 +10,13 @@ right answer won.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ember.evals.answer_scoring import numeric_match, quantities
-from ember.evals.datasets import load_qa
+from ember.evals.datasets import Line, jsonl_rows, load_qa, unique_ids
 from ember.evals.item_runner import run_items
 from ember.evals.judge.judge import Judge
 from ember.evals.judge.prompts import PROMPT_VERSION
@@ -91,42 +90,19 @@ _LABEL_WORDS = {True: True, False: False, "pass": True, "fail": False, "correct"
 def labels_from_file(path: Path) -> list[LabelledAnswer]:
     """Human labels: JSONL of {id, question, reference, answer, label: true/false or "pass"/"fail"}."""
     labelled = []
-    try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InvalidInputError(f"{path}: cannot read it ({exc})") from exc
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        where = f"{path}:{number}"
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InvalidInputError(f"{where}: not valid JSON ({exc.msg})") from exc
-        if not isinstance(row, dict):
-            raise InvalidInputError(f"{where}: a line must be a JSON object")
-        for field in ("id", "question", "reference", "answer"):
-            if not isinstance(row.get(field), str | int) or isinstance(row.get(field), bool):
-                raise InvalidInputError(f"{where}: field '{field}' is missing or not a string")
+    for number, row in jsonl_rows(path):
+        line = Line(path, number, row)
+        fields = ("question", "reference", "answer")
+        text = {f: str(line.get(f, (str, int), label="a string")) for f in fields}
         label = row.get("label")
         key = label.lower() if isinstance(label, str) else label
         if key not in _LABEL_WORDS:
-            raise InvalidInputError(f"{where}: field 'label' must be true/false or pass/fail, got {label!r}")
-        qid = str(row.get("question_id", row["id"]))
-        labelled.append(
-            LabelledAnswer(
-                str(row["id"]),
-                qid,
-                row["question"],
-                str(row["reference"]),
-                str(row["answer"]),
-                _LABEL_WORDS[key],
-                "human",
-            )
-        )
-    if not labelled:
-        raise InvalidInputError(f"{path}: no labels (the file is empty)")
-    return labelled
+            raise line.fail("label", f"must be true/false or pass/fail, got {label!r}")
+        answer_id = line.id()
+        question_id = str(row.get("question_id", answer_id))
+        label = _LABEL_WORDS[key]
+        labelled.append(LabelledAnswer(answer_id, question_id, **text, label=label, source="human"))
+    return unique_ids(path, labelled)
 
 
 def _pairs(labelled: list[LabelledAnswer]) -> list[tuple[LabelledAnswer, LabelledAnswer]]:
