@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from ember.agents.backends import LocalBackend, RemoteError
-from ember.evals.judge.judge import API_KEY_VARIABLE, Judge, judge_backend
+from ember.evals.judge.judge import API_KEY_VARIABLE, JudgeSpec
 from ember.evals.judge.prompts import grade_messages
 from ember.evals.judge.run_judging import grade_run
 from ember.evals.judge.verdicts import PASS_FAIL, parse_grade
@@ -19,6 +19,10 @@ from ember.platform.errors import InvalidInputError
 from tests.agents.openai_server import make_app, serve
 
 QUESTION, REFERENCE = "How long is the Kelmora Bridge?", "412 meters"
+
+
+def _no_service() -> None:
+    raise AssertionError("a remote judge needs no service")
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +40,7 @@ def test_a_remote_judge_gives_the_verdict_the_model_wrote(
     base_url: str, local: LocalBackend, monkeypatch
 ) -> None:  # noqa: ANN001
     monkeypatch.setenv(API_KEY_VARIABLE, "judge-key")
-    judge = Judge(judge_backend(None, base_url, "smollm2"), max_tokens=32)
+    judge = JudgeSpec(base_url, "smollm2", max_tokens=32).build(_no_service)
     verdict = judge.grade(QUESTION, "It is 412 meters long.", REFERENCE, PASS_FAIL)
     messages = grade_messages(QUESTION, "It is 412 meters long.", REFERENCE, PASS_FAIL)
     direct = local.chat(messages, max_tokens=32, temperature=0.0).text
@@ -49,7 +53,7 @@ def test_a_remote_judge_grades_a_run_concurrently(base_url: str, tmp_path: Path)
     run = open_run(tmp_path / "runs", "answers", {})
     for n, answer in enumerate(["412 meters.", "It is 99 meters.", "I don't know."]):
         run.append_item({"id": f"q{n}", "question": QUESTION, "gold": REFERENCE, "response": answer})
-    judge = Judge(judge_backend(None, base_url, "smollm2", api_key="judge-key"), max_tokens=24)
+    judge = JudgeSpec(base_url, "smollm2", "judge-key", 24).build(_no_service)
     summary = grade_run(judge, run.path, tmp_path / "runs", concurrency=3)
     graded = open_run(tmp_path, "", {}, resume=Path(summary["run_dir"])).read_items()
     assert summary["items"] == 3 and {i["id"] for i in graded} == {"q0", "q1", "q2"}
@@ -59,8 +63,8 @@ def test_a_remote_judge_grades_a_run_concurrently(base_url: str, tmp_path: Path)
 
 def test_a_wrong_key_or_a_missing_model_is_a_clear_error(base_url: str) -> None:
     with pytest.raises(RemoteError, match="answered 401"):
-        Judge(judge_backend(None, base_url, "smollm2", api_key="wrong")).grade("q?", "a", "b")
+        JudgeSpec(base_url, "smollm2", "wrong").build(_no_service).grade("q?", "a", "b")
     with pytest.raises(InvalidInputError, match="needs its model name"):
-        judge_backend(None, base_url)
-    with pytest.raises(InvalidInputError, match="--judge-base-url: .*must start with http"):
-        judge_backend(None, "localhost:9", "m")
+        JudgeSpec(base_url).build(_no_service)
+    with pytest.raises(InvalidInputError, match="--judge: give 'local' or a URL; .*must start with http"):
+        JudgeSpec("localhost:9", "m").build(_no_service)

@@ -16,6 +16,8 @@ if TYPE_CHECKING:
     from ember.platform.service import EmberService
 
 API_KEY_VARIABLE = "EMBER_JUDGE_API_KEY"
+LOCAL = "local"  # the judge target meaning the service's own LLM
+DEFAULT_MAX_TOKENS = 96
 
 
 @dataclass(frozen=True)
@@ -57,7 +59,7 @@ def _winner(preference: object, swapped: bool) -> str:
 
 
 class Judge:
-    def __init__(self, backend: ChatBackend, max_tokens: int = 96) -> None:
+    def __init__(self, backend: ChatBackend, max_tokens: int = DEFAULT_MAX_TOKENS) -> None:
         self.backend, self.max_tokens = backend, max_tokens
 
     @property
@@ -90,24 +92,33 @@ class Judge:
         return PairVerdict(first, second)
 
 
-def judge_backend(
-    service: EmberService | None,
-    base_url: str | None = None,
-    model: str | None = None,
-    api_key: str | None = None,
-) -> ChatBackend:
-    """A remote OpenAI-compatible judge when ``base_url`` is given (key: ``api_key`` or
-    $EMBER_JUDGE_API_KEY), else the service's own LLM (the local engine or its configured endpoint)."""
-    if base_url:
+@dataclass(frozen=True)
+class JudgeSpec:
+    """Which judge, as every judging command and `ember eval all` give it: ``target`` "local" (the
+    service's own LLM: the local engine or its configured endpoint) or an OpenAI-compatible /v1 URL with
+    its ``model`` and key (``api_key`` or $EMBER_JUDGE_API_KEY; the key never goes into a run's config)."""
+
+    target: str = LOCAL
+    model: str | None = None
+    api_key: str | None = None
+    max_tokens: int = DEFAULT_MAX_TOKENS
+
+    def build(self, make_service: Callable[[], EmberService]) -> Judge:
+        """The judge; ``make_service`` is called only for a local one."""
+        if self.target == LOCAL:
+            return Judge(make_service().llm, self.max_tokens)
         from ember.agents.backends import OpenAICompatibleBackend
 
-        if not model:
+        if not self.model:
             raise InvalidInputError("a remote judge needs its model name (--judge-model)")
-        key = api_key if api_key is not None else os.environ.get(API_KEY_VARIABLE, "")
+        key = self.api_key if self.api_key is not None else os.environ.get(API_KEY_VARIABLE, "")
         try:
-            return OpenAICompatibleBackend(base_url, model, key)
+            return Judge(OpenAICompatibleBackend(self.target, self.model, key), self.max_tokens)
         except ValueError as exc:
-            raise InvalidInputError(f"--judge-base-url: {exc}") from exc
-    if service is None:
-        raise InvalidInputError("a local judge needs the service (or give --judge-base-url)")
-    return service.llm
+            raise InvalidInputError(f"--judge: give 'local' or a URL; {exc}") from exc
+
+
+def check_rubric(rubric: str) -> str:
+    if rubric not in RUBRICS:
+        raise InvalidInputError(f"the judge's rubric must be one of {', '.join(RUBRICS)}, got {rubric!r}")
+    return rubric
