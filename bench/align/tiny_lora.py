@@ -26,11 +26,10 @@ from ember.llm.inference.chat import ChatModel
 from ember.llm.inference.engine import Engine
 from ember.llm.training.dpo_data import Pair
 from ember.llm.training.dpo_train import train_dpo
-from ember.llm.training.finetune import FineTuneOptions
 from ember.llm.training.lora import LoraSpec
 from ember.llm.training.sft import train_sft
 from ember.llm.training.sft_data import Example, render_conversation
-from ember.llm.training.tune import starting_model
+from ember.llm.training.tune import finetune_config, starting_model
 from ember.llm.training.tuned_models import install_tuned
 from ember.retrieval.types import Hit
 
@@ -91,9 +90,10 @@ def main() -> None:
             correct += re.search(r"\d+", target).group() in text
         return cited / len(held_out), correct / len(held_out)
 
-    def show(step: int, metrics: dict) -> None:
+    def show(record: dict) -> None:
+        shown = ("loss", "supervised_tokens", "rewards/accuracies", "rewards/margins", "grad_norm")
         print(
-            f"  step {step}: " + ", ".join(f"{k} {v:.3f}" for k, v in metrics.items() if k != "step"),
+            f"  step {record['step']}: " + ", ".join(f"{k} {record[k]:.3f}" for k in shown if k in record),
             flush=True,
         )
 
@@ -110,12 +110,13 @@ def main() -> None:
         for m, t, _ in train_items
     ]
     started = time.perf_counter()
+    runs = models.parent / "runs"
     sft = train_sft(
         model,
+        tokenizer,
         examples,
-        512,
-        tokenizer.pad_id or 0,
-        FineTuneOptions(steps=args.sft_steps, batch_size=args.batch_size, lr=1e-3),
+        finetune_config(args.sft_steps, args.batch_size, 1e-3, 512),
+        runs / "sft",
         on_step=show,
     )
     sft_seconds = time.perf_counter() - started
@@ -132,15 +133,17 @@ def main() -> None:
     started = time.perf_counter()
     dpo = train_dpo(
         model,
+        tokenizer,
         pairs,
-        FineTuneOptions(steps=args.dpo_steps, batch_size=args.batch_size, lr=5e-4),
+        finetune_config(args.dpo_steps, args.batch_size, 5e-4, 512),
+        runs / "dpo",
         beta=0.1,
         on_step=show,
     )
     dpo_seconds = time.perf_counter() - started
     tuned = install_tuned(model, tokenizer, models / "tuned", root, spec)
     after = score(tuned)
-    tokens = sum(h["tokens"] for h in sft)
+    tokens = sum(h["supervised_tokens"] for h in sft)
     print(
         f"SFT  {args.sft_steps} steps x {args.batch_size} rows: "
         f"loss {sft[0]['loss']:.3f} -> {sft[-1]['loss']:.3f}, "

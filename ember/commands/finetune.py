@@ -3,7 +3,6 @@ default, and install the result under a new name."""
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Annotated
@@ -22,7 +21,10 @@ LoraAlpha = Annotated[float, typer.Option(help="LoRA alpha (scaling alpha / rank
 LoraDropout = Annotated[float, typer.Option(help="Dropout on the LoRA input.")]
 Steps = Annotated[int, typer.Option(help="Optimizer steps.")]
 Batch = Annotated[int, typer.Option("--batch-size", help="Rows (SFT) or pairs (DPO) per step.")]
-Lr = Annotated[float, typer.Option("--lr", help="Peak learning rate (after warmup, cosine to 10%).")]
+Lr = Annotated[
+    float,
+    typer.Option("--lr", help="Peak learning rate (after a short warmup; linear decay over the last 20%)."),
+]
 SeqLen = Annotated[int, typer.Option(help="Longest row in tokens (SFT packs conversations into rows).")]
 Merge = Annotated[bool, typer.Option("--merge", help="Install merged weights instead of base + adapter.")]
 Resume = Annotated[bool, typer.Option("--resume", help="Continue the run saved under the same --name.")]
@@ -31,19 +33,17 @@ Seed = Annotated[int, typer.Option(help="Seed of the data order and the adapters
 
 def _run(
     kind: str,
-    data: Path,
     base: str | None,
     name: str,
-    rank: int,
-    alpha: float,
-    dropout: float,
-    options,
-    seq_len: int,
+    lora: tuple[int, float, float],
+    schedule: tuple[int, int, float, int, int],
     merge: bool,
     resume: bool,
     train,
 ) -> None:
-    """Load the base, train with ``train(model, tokenizer, state_dir, on_step)``, install as ``name``."""
+    """Load the base, train with ``train(model, tokenizer, config, run_dir, on_step)``, install as ``name``.
+
+    ``lora`` is (rank, alpha, dropout); ``schedule`` is (steps, batch size, lr, seq len, seed)."""
     import shutil
 
     import torch
@@ -52,16 +52,18 @@ def _run(
     from ember.llm.imports.registry import resolve_model
     from ember.llm.training.jsonl import DataError
     from ember.llm.training.lora import LoraSpec
-    from ember.llm.training.tune import starting_model
+    from ember.llm.training.tune import finetune_config, starting_model
     from ember.llm.training.tuned_models import install_tuned
     from ember.platform.settings import get_settings
 
+    config = finetune_config(*schedule)
+    rank, alpha, dropout = lora
     settings = get_settings()
     base = base or settings.llm_model
     run_dir = settings.home / "runs" / name
     if run_dir.exists() and not resume:
         shutil.rmtree(run_dir)
-    torch.manual_seed(options.seed)
+    torch.manual_seed(config.seed)
     try:
         base_dir = resolve_model(base, settings.models_dir)
         spec = LoraSpec(rank=rank, alpha=alpha, dropout=dropout) if rank else None
@@ -76,19 +78,16 @@ def _run(
             TimeRemainingColumn(),
             console=console,
         ) as progress:
-            task = progress.add_task(kind, total=options.steps, info="")
-            log = run_dir / "metrics.jsonl"
+            task = progress.add_task(kind, total=config.steps, info="")
 
-            def on_step(step: int, metrics: dict) -> None:
-                log.parent.mkdir(parents=True, exist_ok=True)
-                with log.open("a") as handle:
-                    handle.write(json.dumps(metrics) + "\n")
+            def on_step(record: dict) -> None:
                 shown = {
-                    k: v for k, v in metrics.items() if k in ("loss", "rewards/accuracies", "rewards/margins")
+                    k: v for k, v in record.items() if k in ("loss", "rewards/accuracies", "rewards/margins")
                 }
-                progress.update(task, completed=step, info=" ".join(f"{k} {v:.3f}" for k, v in shown.items()))
+                info = " ".join(f"{k} {v:.3f}" for k, v in shown.items())
+                progress.update(task, completed=record["step"], info=info)
 
-            history = train(model, tokenizer, run_dir, on_step)
+            history = train(model, tokenizer, config, run_dir, on_step)
         seconds = time.perf_counter() - started
         target = install_tuned(model, tokenizer, settings.models_dir / name, root, spec, merge)
     except (DataError, ValueError, FileNotFoundError) as error:
@@ -118,20 +117,14 @@ def sft(
     seed: Seed = 0,
 ) -> None:
     """Supervised fine-tuning on the assistant turns of conversations (tool calls included)."""
-    from ember.llm.training.finetune import FineTuneOptions
     from ember.llm.training.sft import train_sft
     from ember.llm.training.sft_data import load_sft
 
-    options = FineTuneOptions(
-        steps=steps, batch_size=batch_size, lr=lr, seed=seed, warmup=min(10, steps // 10 + 1)
-    )
+    def train(model, tokenizer, config, run_dir, on_step):
+        return train_sft(model, tokenizer, load_sft(data, tokenizer, seq_len), config, run_dir, on_step)
 
-    def train(model, tokenizer, run_dir, on_step):
-        examples = load_sft(data, tokenizer, seq_len)
-        pad = tokenizer.pad_id if tokenizer.pad_id is not None else (tokenizer.eos_id or 0)
-        return train_sft(model, examples, seq_len, pad, options, run_dir, on_step)
-
-    _run("sft", data, base, name, lora, lora_alpha, lora_dropout, options, seq_len, merge, resume, train)
+    lora_spec, schedule = (lora, lora_alpha, lora_dropout), (steps, batch_size, lr, seq_len, seed)
+    _run("sft", base, name, lora_spec, schedule, merge, resume, train)
 
 
 def dpo(
@@ -155,13 +148,10 @@ def dpo(
     """Direct preference optimisation against the starting model (or precomputed reference log-probs)."""
     from ember.llm.training.dpo_data import load_pairs
     from ember.llm.training.dpo_train import train_dpo
-    from ember.llm.training.finetune import FineTuneOptions
 
-    options = FineTuneOptions(
-        steps=steps, batch_size=batch_size, lr=lr, seed=seed, warmup=min(10, steps // 10 + 1)
-    )
+    def train(model, tokenizer, config, run_dir, on_step):
+        pairs = load_pairs(data, tokenizer, seq_len)
+        return train_dpo(model, tokenizer, pairs, config, run_dir, beta, on_step)
 
-    def train(model, tokenizer, run_dir, on_step):
-        return train_dpo(model, load_pairs(data, tokenizer, seq_len), options, beta, run_dir, on_step)
-
-    _run("dpo", data, base, name, lora, lora_alpha, lora_dropout, options, seq_len, merge, resume, train)
+    lora_spec, schedule = (lora, lora_alpha, lora_dropout), (steps, batch_size, lr, seq_len, seed)
+    _run("dpo", base, name, lora_spec, schedule, merge, resume, train)

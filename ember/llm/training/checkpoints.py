@@ -2,13 +2,16 @@
 
 ``<run>/checkpoints/step_<n>/`` holds the model in the engine's own format (model.safetensors,
 config.json, tokenizer.json: `ember llm generate`, the quantizer and the server load it as is),
-optimizer.pt, rng.pt and state.json (step, loader cursor, metrics). It is written under a temporary
-name, every file fsynced, then renamed; ``<run>/checkpoints/latest`` names the newest complete one
-and is replaced atomically after the rename. The previous checkpoint is kept.
+optimizer.pt, rng.pt and state.json (step, loader cursor, metrics). A run that trains only part of the
+model (LoRA adapters) saves only that part, trainable.safetensors, beside config.json: the frozen base is
+reloaded by whoever resumes, and state.json's fingerprint of it refuses another base. It is written
+under a temporary name, every file fsynced, then renamed; ``<run>/checkpoints/latest`` names the newest
+complete one and is replaced atomically after the rename. The previous checkpoint is kept.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import random
@@ -23,6 +26,7 @@ from ember.llm.inference.config import ModelConfig
 from ember.llm.inference.model import Transformer
 
 STATE_FILE, OPTIMIZER_FILE, RNG_FILE, LATEST = "state.json", "optimizer.pt", "rng.pt", "latest"
+TRAINABLE_FILE = "trainable.safetensors"
 KEEP = 2
 
 
@@ -60,7 +64,16 @@ def save_checkpoint(
     final = root / f"step_{step:07d}"
     partial = root / f".partial-{final.name}-{os.getpid()}"
     shutil.rmtree(partial, ignore_errors=True)
-    save_model(model, partial, tokenizer)
+    if _trains_everything(model):
+        save_model(model, partial, tokenizer)
+    else:
+        from safetensors.torch import save_file
+
+        partial.mkdir()
+        trainable = {name: p.detach().cpu().contiguous() for name, p in _trainable(model).items()}
+        save_file(trainable, str(partial / TRAINABLE_FILE))
+        model.config.save(partial / CONFIG_FILE)
+        state = {**state, "frozen_fingerprint": frozen_fingerprint(model)}
     torch.save([o.state_dict() for o in optimizers], partial / OPTIMIZER_FILE)
     torch.save(rng_states(), partial / RNG_FILE)
     (partial / STATE_FILE).write_text(json.dumps({"step": step, **state}, indent=2) + "\n")
@@ -91,18 +104,18 @@ def latest_checkpoint(run_dir: Path) -> Path | None:
         return None
     directory = root / pointer.read_text().strip()
     missing = [
-        f
-        for f in (WEIGHTS_FILE, CONFIG_FILE, OPTIMIZER_FILE, RNG_FILE, STATE_FILE)
-        if not (directory / f).is_file()
+        f for f in (CONFIG_FILE, OPTIMIZER_FILE, RNG_FILE, STATE_FILE) if not (directory / f).is_file()
     ]
+    if not (directory / WEIGHTS_FILE).is_file() and not (directory / TRAINABLE_FILE).is_file():
+        missing.append(f"{WEIGHTS_FILE} or {TRAINABLE_FILE}")
     if missing:
         raise CheckpointError(f"{directory}: incomplete checkpoint, missing {', '.join(missing)}")
     return directory
 
 
 def load_checkpoint(directory: Path, model: Transformer, optimizers: list[torch.optim.Optimizer]) -> dict:
-    """Load weights, optimizer and RNG states into this run's objects; returns state.json."""
-    from safetensors.torch import load_file
+    """Load weights (all, or the trainable ones), optimizer and RNG states into this run's objects;
+    returns state.json."""
 
     saved = ModelConfig.load(directory / CONFIG_FILE)
     if saved != model.config:
@@ -115,14 +128,11 @@ def load_checkpoint(directory: Path, model: Transformer, optimizers: list[torch.
         raise CheckpointError(
             f"{directory}: saved from another model ({detail}); resume with the same model settings"
         )
-    weights = load_file(str(directory / WEIGHTS_FILE))
-    if "lm_head.weight" not in weights and model.config.tie_embeddings:
-        weights["lm_head.weight"] = weights["tok_emb.weight"]
-    with torch.no_grad():
-        missing = set(model.state_dict()) - set(weights)
-        if missing:
-            raise CheckpointError(f"{directory}: the weights lack {sorted(missing)[:3]}")
-        model.load_state_dict({k: v.to(model.tok_emb.weight.device) for k, v in weights.items()}, strict=True)
+    state = json.loads((directory / STATE_FILE).read_text())
+    if (directory / TRAINABLE_FILE).is_file():
+        _load_trainable(directory, model, state)
+    else:
+        _load_weights(directory, model)
     states = torch.load(directory / OPTIMIZER_FILE, weights_only=False)
     if len(states) != len(optimizers):
         raise CheckpointError(
@@ -134,7 +144,67 @@ def load_checkpoint(directory: Path, model: Transformer, optimizers: list[torch.
         for group, lr in zip(optimizer.param_groups, initial, strict=True):
             group["initial_lr"] = lr
     set_rng_states(torch.load(directory / RNG_FILE, weights_only=False))
-    return json.loads((directory / STATE_FILE).read_text())
+    return state
+
+
+def frozen_fingerprint(model: torch.nn.Module) -> str:
+    """A short hash of the frozen parameters' names, shapes and a few values: tells one base from another."""
+    digest = hashlib.sha256()
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            values = p.detach().flatten()
+            sample = torch.cat([values[:16], values[-16:]]).float().cpu()
+            digest.update(f"{name}{tuple(p.shape)}".encode() + sample.numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+def _trainable(model: torch.nn.Module) -> dict[str, torch.nn.Parameter]:
+    return {name: p for name, p in model.named_parameters() if p.requires_grad}
+
+
+def _trains_everything(model: torch.nn.Module) -> bool:
+    return all(p.requires_grad for p in model.parameters())
+
+
+def _load_weights(directory: Path, model: Transformer) -> None:
+    from safetensors.torch import load_file
+
+    if not _trains_everything(model):
+        raise CheckpointError(
+            f"{directory}: holds a whole model, but this run trains only some parameters (LoRA?); "
+            "resume with the same settings"
+        )
+    weights = load_file(str(directory / WEIGHTS_FILE))
+    if "lm_head.weight" not in weights and model.config.tie_embeddings:
+        weights["lm_head.weight"] = weights["tok_emb.weight"]
+    with torch.no_grad():
+        missing = set(model.state_dict()) - set(weights)
+        if missing:
+            raise CheckpointError(f"{directory}: the weights lack {sorted(missing)[:3]}")
+        model.load_state_dict({k: v.to(model.tok_emb.weight.device) for k, v in weights.items()}, strict=True)
+
+
+def _load_trainable(directory: Path, model: Transformer, state: dict) -> None:
+    from safetensors.torch import load_file
+
+    saved, params = load_file(str(directory / TRAINABLE_FILE)), _trainable(model)
+    shapes = {name: tuple(t.shape) for name, t in saved.items()}
+    here = {name: tuple(p.shape) for name, p in params.items()}
+    if shapes != here:
+        only_there = sorted(set(shapes) - set(here))[:2]
+        only_here = sorted(set(here) - set(shapes))[:2]
+        other = sorted(n for n in set(shapes) & set(here) if shapes[n] != here[n])[:2]
+        raise CheckpointError(
+            f"{directory}: saved with other trainable parameters (only there: {only_there}, only here: "
+            f"{only_here}, other shapes: {other}); resume with the same LoRA settings"
+        )
+    if state.get("frozen_fingerprint") != frozen_fingerprint(model):
+        raise CheckpointError(
+            f"{directory}: saved on other frozen weights than this model's; resume from the same base model"
+        )
+    with torch.no_grad():
+        for name, tensor in saved.items():
+            params[name].copy_(tensor)
 
 
 def _fsync(path: Path) -> None:

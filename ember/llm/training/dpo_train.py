@@ -1,6 +1,7 @@
-"""DPO training: the policy learns to prefer the chosen completion over the rejected one, relative to a
-frozen reference, the model as training starts (its log-probs computed once, before the first step), or
-the precomputed log-probs a dataset carries."""
+"""DPO on the training loop: the policy learns to prefer the chosen completion over the rejected one,
+relative to a frozen reference, the model as training starts (its log-probs computed once, before the
+first step, and kept in the run directory, so a resumed run uses the starting model's), or the
+precomputed log-probs a dataset carries."""
 
 from __future__ import annotations
 
@@ -10,16 +11,17 @@ from pathlib import Path
 import torch
 
 from ember.llm.inference.model import Transformer
-from ember.llm.training import finetune
 from ember.llm.training.dpo import completion_logps, dpo_loss
 from ember.llm.training.dpo_data import Pair
-from ember.llm.training.finetune import FineTuneOptions
+from ember.llm.training.item_batches import ItemBatches
 from ember.llm.training.sft_data import Example
+from ember.llm.training.trainer import TrainConfig
+from ember.llm.training.tune import run_finetune
 
 REFERENCE_FILE = "reference_logps.pt"
 
 
-def padded(examples: list[Example], device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+def padded(examples: list[Example], device: torch.device | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Right-padded (ids, mask); padding sits after every real token, so causal attention ignores it."""
     width = max(len(e.ids) for e in examples)
     ids = torch.zeros(len(examples), width, dtype=torch.long)
@@ -55,30 +57,45 @@ def reference_logps(
     return out
 
 
+def pair_batches(pairs: list[Pair], reference: torch.Tensor, size: int, seed: int) -> ItemBatches:
+    """Batches of ``size`` pairs: chosen sides then rejected sides, padded, with their reference log-probs."""
+
+    def collate(picked: list[int]) -> dict[str, torch.Tensor]:
+        ids, mask = padded([pairs[i].chosen for i in picked] + [pairs[i].rejected for i in picked])
+        return {"ids": ids, "mask": mask, "reference": reference[picked]}
+
+    return ItemBatches(len(pairs), size, collate, seed)
+
+
+def dpo_loss_fn(beta: float):
+    """The loop's loss: the sigmoid DPO loss of a batch, with TRL's reward metrics."""
+
+    def loss_fn(model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
+        ids, mask, reference = batch["ids"], batch["mask"], batch["reference"]
+        chosen, rejected = completion_logps(model(ids), ids, mask).chunk(2)
+        out = dpo_loss(chosen, rejected, reference[:, 0], reference[:, 1], beta)
+        return out.loss, {k: v for k, v in out.metrics.items() if k != "loss"}
+
+    return loss_fn
+
+
 def train_dpo(
     model: Transformer,
+    tokenizer,
     pairs: list[Pair],
-    options: FineTuneOptions,
+    config: TrainConfig,
+    run_dir: Path,
     beta: float = 0.1,
-    state_dir: Path | None = None,
-    on_step: Callable[[int, dict[str, float]], None] | None = None,
-) -> list[dict[str, float]]:
-    """DPO on ``pairs``. The reference log-probs are kept in ``state_dir`` so a resumed run uses the
-    starting model's, not the half-trained one's."""
-    device = next(model.parameters()).device
-    saved = Path(state_dir) / REFERENCE_FILE if state_dir else None
-    if saved is not None and saved.is_file():
+    on_step: Callable[[dict], None] | None = None,
+) -> list[dict]:
+    """DPO on ``pairs``, ``config.micro_batch`` pairs per step; returns the step records. Resumes from
+    ``run_dir``'s latest checkpoint when it has one, against the reference log-probs kept there."""
+    saved = Path(run_dir) / REFERENCE_FILE
+    if saved.is_file():
         reference = torch.load(saved)
     else:
-        reference = reference_logps(model, pairs, device)
-        if saved is not None:
-            saved.parent.mkdir(parents=True, exist_ok=True)
-            torch.save(reference, saved)
-    reference = reference.to(device)
-
-    def step_loss(indices: list[int]) -> tuple[torch.Tensor, dict[str, float]]:
-        chosen, rejected = pair_logps(model, [pairs[i] for i in indices], device)
-        out = dpo_loss(chosen, rejected, reference[indices, 0], reference[indices, 1], beta)
-        return out.loss, out.metrics
-
-    return finetune.run(model, len(pairs), step_loss, options, state_dir, on_step)
+        reference = reference_logps(model, pairs, next(model.parameters()).device)
+        saved.parent.mkdir(parents=True, exist_ok=True)
+        torch.save(reference, saved)
+    batches = pair_batches(pairs, reference, config.micro_batch, config.seed)
+    return run_finetune(model, tokenizer, config, batches, dpo_loss_fn(beta), run_dir, on_step)

@@ -1,9 +1,11 @@
-"""The one training loop, shared by pretraining and (later) SFT and DPO.
+"""The one training loop, shared by pretraining, SFT and DPO.
 
 What changes between them plugs in: a ``BatchSource`` (next_batch, state_dict, load_state_dict) that
-yields whatever the ``loss_fn(model, batch) -> scalar`` understands, and an ``evaluate(model) -> dict``
-hook. The loop owns the rest: schedule, gradient accumulation, DDP, clipping, autocast, compile,
-checkpoints and resume, metrics, samples and the live display.
+yields whatever the ``loss_fn(model, batch)`` understands (it returns the loss, or (loss, metrics) whose
+metrics join the step's record), an ``evaluate(model) -> dict`` hook and an ``on_step(record)`` callback.
+The loop owns the rest: schedule, gradient accumulation, DDP, clipping, autocast, compile, checkpoints
+(of the trainable parameters only, when part of the model is frozen) and resume, metrics, samples and
+the live display. Only the trainable (requires_grad) parameters are optimized.
 """
 
 from __future__ import annotations
@@ -88,10 +90,12 @@ class Trainer:
         dist: Distributed | None = None,
         show: bool = True,
         save_hook: Callable | None = None,
+        on_step: Callable[[dict], None] | None = None,
     ) -> None:
         self.dist = dist or Distributed.single()
         self.config, self.batches, self.loss_fn, self.evaluate = config, batches, loss_fn, evaluate
         self.tokenizer, self.run_dir, self.save_hook = tokenizer, Path(run_dir), save_hook
+        self.on_step = on_step
         self.accumulation = config.accumulation(self.dist.world)
         self.device = self.dist.device
         self.model = model.to(self.device).train()
@@ -110,6 +114,7 @@ class Trainer:
         self.peak = config.peak_tflops or (989.0 if self.device.type == "cuda" else None)
         self.show = show and self.dist.is_main
         self.step = 0
+        self.step_metrics: dict[str, float] = {}
 
     def resume(self) -> bool:
         """Load the run's latest checkpoint, if any; True when one was loaded."""
@@ -132,24 +137,32 @@ class Trainer:
         return path
 
     def train_step(self) -> float:
-        """One optimizer step over ``accumulation`` micro-batches; the mean loss over all processes."""
+        """One optimizer step over ``accumulation`` micro-batches; the mean loss over all processes.
+
+        The loss_fn's metrics, averaged the same way, are left in ``step_metrics`` with the gradient norm."""
         cfg = self.config
         multiplier = lr_multiplier(
             self.step, cfg.steps, cfg.warmup_steps, int(cfg.warmdown_frac * cfg.steps), cfg.final_lr_frac
         )
         set_lr(self.optimizers, multiplier)
         total = torch.zeros((), device=self.device)
+        sums: dict[str, float] = {}
         for micro in range(self.accumulation):
             batch = _to(self.batches.next_batch(), self.device)
             last = micro == self.accumulation - 1
             with self.dist.no_sync(self.forward, not last), self.autocast():
                 loss = self.loss_fn(self.forward, batch)
+                loss, metrics = loss if isinstance(loss, tuple) else (loss, {})
             with self.dist.no_sync(self.forward, not last):
                 (loss / self.accumulation).backward()
             total += loss.detach().float()
+            for key, value in metrics.items():
+                sums[key] = sums.get(key, 0.0) + value
         total = self.dist.mean(total / self.accumulation)
+        self.step_metrics = self._mean_metrics(sums)
         if cfg.grad_clip:
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
+            norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
+            self.step_metrics["grad_norm"] = norm.item()
         for optimizer in self.optimizers:
             optimizer.step()
         self.model.zero_grad(set_to_none=True)
@@ -176,6 +189,7 @@ class Trainer:
                 seconds = time.perf_counter() - tick
                 rate = cfg.batch_tokens / seconds
                 record = {
+                    **self.step_metrics,
                     "step": self.step,
                     "loss": loss,
                     "lr_multiplier": self._multiplier,
@@ -190,6 +204,8 @@ class Trainer:
                 if log:
                     log.write(record)
                     display.update(record, val_bpb)
+                if self.on_step is not None and self.dist.is_main:
+                    self.on_step(record)
                 if self._due(cfg.sample_every) and cfg.prompts and self.dist.is_main:
                     self._samples(display)
                 if self._due(cfg.checkpoint_every):
@@ -197,6 +213,14 @@ class Trainer:
         if log:
             plot_metrics(log.records, self.run_dir / "curves.png", title=self.run_dir.name)
         return log.records if log else []
+
+    def _mean_metrics(self, sums: dict[str, float]) -> dict[str, float]:
+        """Per-micro-batch metrics averaged over the step's micro-batches and all processes."""
+        if not sums:
+            return {}
+        values = torch.tensor(list(sums.values()), dtype=torch.float64, device=self.device)
+        values = self.dist.mean(values / self.accumulation)
+        return dict(zip(sums, values.tolist(), strict=True))
 
     def _due(self, every: int) -> bool:
         return bool(every) and (self.step % every == 0 or self.step == self.config.steps)

@@ -96,11 +96,10 @@ def align_rag(
     from ember.llm.inference.checkpoint import load_tokenizer
     from ember.llm.training.dpo_data import load_pairs
     from ember.llm.training.dpo_train import train_dpo
-    from ember.llm.training.finetune import FineTuneOptions
     from ember.llm.training.lora import LoraSpec
     from ember.llm.training.sft import train_sft
     from ember.llm.training.sft_data import load_sft, render_conversation
-    from ember.llm.training.tune import starting_model
+    from ember.llm.training.tune import finetune_config, starting_model
     from ember.llm.training.tuned_models import install_tuned
 
     budget = budget or AlignBudget()
@@ -155,41 +154,25 @@ def align_rag(
         base_dir, LoraSpec(rank=budget.lora_rank, alpha=2 * budget.lora_rank)
     )
     started = time.perf_counter()
-    sft_options = FineTuneOptions(
-        steps=budget.sft_steps,
-        batch_size=budget.batch_size,
-        lr=budget.sft_lr,
-        seed=budget.seed,
-        warmup=min(10, budget.sft_steps // 10 + 1),
-    )
-    pad = tokenizer.pad_id if tokenizer.pad_id is not None else (tokenizer.eos_id or 0)
     sft = train_sft(
         model,
+        tokenizer,
         load_sft(run_dir / "sft.jsonl", tokenizer, budget.seq_len),
-        budget.seq_len,
-        pad,
-        sft_options,
+        finetune_config(budget.sft_steps, budget.batch_size, budget.sft_lr, budget.seq_len, budget.seed),
         run_dir / "sft",
-        lambda step, m: report("sft", step, budget.sft_steps, m),
+        lambda record: report("sft", record["step"], budget.sft_steps, record),
     )
     seconds["sft"] = time.perf_counter() - started
 
     started = time.perf_counter()
-    dpo_options = FineTuneOptions(
-        steps=budget.dpo_steps,
-        batch_size=budget.batch_size,
-        lr=budget.dpo_lr,
-        seed=budget.seed,
-        warmup=min(5, budget.dpo_steps // 10 + 1),
-    )
-    pairs = load_pairs(run_dir / "dpo.jsonl", tokenizer, budget.seq_len)
     dpo = train_dpo(
         model,
-        pairs,
-        dpo_options,
-        budget.beta,
+        tokenizer,
+        load_pairs(run_dir / "dpo.jsonl", tokenizer, budget.seq_len),
+        finetune_config(budget.dpo_steps, budget.batch_size, budget.dpo_lr, budget.seq_len, budget.seed),
         run_dir / "dpo",
-        lambda step, m: report("dpo", step, budget.dpo_steps, m),
+        budget.beta,
+        lambda record: report("dpo", record["step"], budget.dpo_steps, record),
     )
     seconds["dpo"] = time.perf_counter() - started
     target = install_tuned(model, tokenizer, service.settings.models_dir / name, root, spec)

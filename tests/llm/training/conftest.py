@@ -17,18 +17,22 @@ def tiny_tokenizer() -> Tokenizer:
     return Tokenizer.train([TEXT], vocab_size=320)
 
 
+TINY = dict(d_model=32, n_layers=2, n_heads=4, n_kv_heads=2, ffn_dim=64, max_seq_len=64, tie_embeddings=False)
+
+
 @pytest.fixture
-def tiny_config(tiny_tokenizer) -> ModelConfig:
-    return ModelConfig(
-        vocab_size=tiny_tokenizer.vocab_size,
-        d_model=32,
-        n_layers=2,
-        n_heads=4,
-        n_kv_heads=2,
-        ffn_dim=64,
-        max_seq_len=64,
-        tie_embeddings=False,
-    )
+def make_tiny_config():
+    """The tiny shape for any tokenizer's vocabulary, with ``changes`` (max_seq_len, tie_embeddings...)."""
+
+    def make(vocab_size: int, **changes) -> ModelConfig:
+        return ModelConfig(**{**TINY, "vocab_size": vocab_size, **changes})
+
+    return make
+
+
+@pytest.fixture
+def tiny_config(tiny_tokenizer, make_tiny_config) -> ModelConfig:
+    return make_tiny_config(tiny_tokenizer.vocab_size)
 
 
 @pytest.fixture
