@@ -11,7 +11,6 @@ from typer.testing import CliRunner
 from ember.commands import finetune
 from ember.llm.imports.registry import model_info
 from ember.llm.inference.checkpoint import save_model
-from ember.llm.inference.config import ModelConfig
 from ember.llm.inference.engine import Engine
 from ember.llm.inference.model import Transformer
 from ember.llm.tokenizer import Tokenizer
@@ -22,19 +21,11 @@ app.command("dpo")(finetune.dpo)
 
 
 @pytest.fixture
-def home(tmp_path, monkeypatch, fresh_settings):
+def home(tmp_path, monkeypatch, fresh_settings, make_tiny_config):
     monkeypatch.setenv("EMBER_HOME", str(tmp_path / "home"))
     tokenizer = Tokenizer.train(["say red green blue yes no"] * 3, vocab_size=300)
     torch.manual_seed(0)
-    config = ModelConfig(
-        vocab_size=tokenizer.vocab_size,
-        d_model=32,
-        n_layers=2,
-        n_heads=4,
-        n_kv_heads=2,
-        ffn_dim=64,
-        max_seq_len=128,
-    )
+    config = make_tiny_config(tokenizer.vocab_size, max_seq_len=128, tie_embeddings=True)
     save_model(Transformer(config), tmp_path / "home" / "models" / "tiny", tokenizer)
     return tmp_path
 

@@ -6,7 +6,6 @@ import pytest
 import torch
 
 from ember.llm.inference.checkpoint import load_model, save_model
-from ember.llm.inference.config import ModelConfig
 from ember.llm.inference.model import Transformer
 from ember.llm.training.lora import (
     ADAPTER_CONFIG,
@@ -18,19 +17,13 @@ from ember.llm.training.lora import (
 )
 
 
-def tiny_model(seed: int, tie: bool) -> Transformer:
-    torch.manual_seed(seed)
-    config = ModelConfig(
-        vocab_size=96,
-        d_model=32,
-        n_layers=2,
-        n_heads=4,
-        n_kv_heads=2,
-        ffn_dim=48,
-        max_seq_len=32,
-        tie_embeddings=tie,
-    )
-    return Transformer(config).eval()
+@pytest.fixture
+def tiny_model(make_tiny_config):
+    def make(seed: int, tie: bool) -> Transformer:
+        torch.manual_seed(seed)
+        return Transformer(make_tiny_config(96, ffn_dim=48, max_seq_len=32, tie_embeddings=tie)).eval()
+
+    return make
 
 
 def randomize_adapter(model: Transformer, seed: int = 1) -> None:
@@ -46,7 +39,7 @@ SPEC = LoraSpec(rank=4, alpha=8, targets=("wq", "wv", "wo", "w_up", "w_down"), t
 
 
 @pytest.mark.parametrize("tie", [True, False])
-def test_merged_logits_equal_base_plus_adapter(tie):
+def test_merged_logits_equal_base_plus_adapter(tie, tiny_model):
     model = attach_lora(tiny_model(0, tie), SPEC)
     randomize_adapter(model)
     with torch.no_grad():
@@ -58,7 +51,7 @@ def test_merged_logits_equal_base_plus_adapter(tie):
     assert set(model.state_dict()) == set(tiny_model(0, tie).state_dict())
 
 
-def test_only_adapter_parameters_train():
+def test_only_adapter_parameters_train(tiny_model):
     model = attach_lora(tiny_model(0, True), SPEC)
     trainable = {name for name, p in model.named_parameters() if p.requires_grad}
     assert trainable and all("lora_" in name or name == "tok_emb.rows" for name in trainable)
@@ -66,7 +59,7 @@ def test_only_adapter_parameters_train():
     assert len([n for n in trainable if n.endswith("lora_A")]) == 2 * len(SPEC.targets)
 
 
-def test_saved_adapter_reloads_and_merged_model_saves_as_a_checkpoint(tmp_path):
+def test_saved_adapter_reloads_and_merged_model_saves_as_a_checkpoint(tmp_path, tiny_model):
     model = attach_lora(tiny_model(0, True), SPEC)
     randomize_adapter(model)
     save_adapter(model, SPEC, tmp_path / "adapter", base_name="tiny")
@@ -80,14 +73,14 @@ def test_saved_adapter_reloads_and_merged_model_saves_as_a_checkpoint(tmp_path):
         assert (load_model(tmp_path / "merged")(TOKENS) - model(TOKENS)).abs().max() <= 1e-4
 
 
-def test_an_adapter_for_another_base_is_refused_naming_both_models(tmp_path):
+def test_an_adapter_for_another_base_is_refused_naming_both_models(tmp_path, tiny_model):
     model = attach_lora(tiny_model(0, True), SPEC)
     save_adapter(model, SPEC, tmp_path / "adapter", base_name="tiny-a")
     with pytest.raises(ValueError, match="trained on the model 'tiny-a', not on 'tiny-b'"):
         load_adapter(tiny_model(7, True), tmp_path / "adapter", "tiny-b")
 
 
-def test_bad_specs_are_refused():
+def test_bad_specs_are_refused(tiny_model):
     with pytest.raises(ValueError, match="targets"):
         LoraSpec(targets=("q_proj",))
     with pytest.raises(ValueError, match="outside the vocabulary"):

@@ -7,7 +7,6 @@ import torch
 
 from ember.llm.imports.registry import model_info, quantize_installed, resolve_model
 from ember.llm.inference.checkpoint import load_model, save_model
-from ember.llm.inference.config import ModelConfig
 from ember.llm.inference.engine import Engine
 from ember.llm.inference.model import Transformer
 from ember.llm.tokenizer import Tokenizer
@@ -16,20 +15,11 @@ from ember.llm.training.tuned_models import install_tuned
 
 
 @pytest.fixture
-def installed(tmp_path):
+def installed(tmp_path, make_tiny_config):
     """A models directory with a tiny base, and an adapted copy of it with a non-trivial adapter."""
     tokenizer = Tokenizer.train(["the cat sat on the mat"] * 3, vocab_size=290)
     torch.manual_seed(0)
-    config = ModelConfig(
-        vocab_size=tokenizer.vocab_size,
-        d_model=32,
-        n_layers=2,
-        n_heads=4,
-        n_kv_heads=2,
-        ffn_dim=64,
-        max_seq_len=64,
-        tie_embeddings=True,
-    )
+    config = make_tiny_config(tokenizer.vocab_size, tie_embeddings=True)
     models = tmp_path / "models"
     save_model(Transformer(config), models / "tiny-base", tokenizer)
     model = attach_lora(
