@@ -126,14 +126,31 @@ def answers(
     resume: Path | None = typer.Option(None, "--resume", help="A run folder to finish, skipping done ids."),
     max_tokens: int = typer.Option(96, "--max-tokens", min=1),
     limit: int | None = typer.Option(None, "--limit", min=1, help="Only the first N questions."),
+    judge: eval_judge.JudgeTarget = None,
+    judge_model: eval_judge.JudgeModel = None,
+    judge_api_key: eval_judge.JudgeApiKey = None,
+    judge_rubric: str = typer.Option("1-5", "--judge-rubric", help="The judge's rubric: 1-5 | pass/fail."),
+    judge_max_tokens: eval_judge.JudgeMaxTokens = 96,
 ) -> None:
-    """Grounded answers: match, F1, abstention, citation validity and support, gold recall, latency."""
+    """Grounded answers: match, F1, abstention, citation validity and support, gold recall, latency;
+    with --judge, an LLM judge's grade of each answer against the gold one."""
     from ember.commands.common import service
     from ember.evals.suites import run_answers
 
+    spec = eval_judge.judge_spec(judge, judge_model, judge_api_key, judge_max_tokens) if judge else None
     with _eval_errors():
         run = run_answers(
-            service(), qa_file, collection, _runs_dir(), corpus, concurrency, resume, max_tokens, limit
+            service(),
+            qa_file,
+            collection,
+            _runs_dir(),
+            corpus,
+            concurrency,
+            resume,
+            max_tokens,
+            limit,
+            spec,
+            judge_rubric,
         )
     _print_summary(run)
 

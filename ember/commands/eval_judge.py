@@ -34,9 +34,8 @@ JudgeApiKey = Annotated[
     str | None,
     typer.Option("--judge-api-key", help="The remote judge's key (default: $EMBER_JUDGE_API_KEY)."),
 ]
-JudgeMaxTokens = Annotated[
-    int, typer.Option("--judge-max-tokens", "--max-tokens", min=8, help="Longest reply.")
-]
+JudgeMaxTokens = Annotated[int, typer.Option("--judge-max-tokens", min=8, help="The judge's longest reply.")]
+MaxTokens = Annotated[int, typer.Option("--max-tokens", "--judge-max-tokens", min=8, help="Longest reply.")]
 Concurrency = Annotated[int, typer.Option("--concurrency", min=1, help="Verdicts in flight (threads).")]
 Resume = Annotated[Path | None, typer.Option("--resume", help="A judge run folder to finish.")]
 
@@ -72,7 +71,7 @@ def grade(
     judge_model: JudgeModel = None,
     judge_api_key: JudgeApiKey = None,
     concurrency: Concurrency = 1,
-    max_tokens: JudgeMaxTokens = 96,
+    max_tokens: MaxTokens = 96,
     resume: Resume = None,
 ) -> None:
     """Grade every answer of a run against its gold answer."""
@@ -97,7 +96,7 @@ def compare(
     judge_model: JudgeModel = None,
     judge_api_key: JudgeApiKey = None,
     concurrency: Concurrency = 1,
-    max_tokens: JudgeMaxTokens = 96,
+    max_tokens: MaxTokens = 96,
     resume: Resume = None,
 ) -> None:
     """Which run answered better, asked in both orders; a verdict that flips with the order is a tie."""
@@ -128,7 +127,7 @@ def calibrate(
     judge_model: JudgeModel = None,
     judge_api_key: JudgeApiKey = None,
     concurrency: Concurrency = 1,
-    max_tokens: JudgeMaxTokens = 96,
+    max_tokens: MaxTokens = 96,
     resume: Resume = None,
 ) -> None:
     """The judge against known labels: agreement, Cohen's kappa, swap consistency, share unparsed."""

@@ -7,6 +7,9 @@ corpus = "retrieval/corpus.jsonl"   # optional: ingested into the collection fir
 concurrency = 1
 max_tokens = 96
 limit = 20                      # optional: the first N items
+judge = "local"                 # optional: an LLM judge grades each answer ("local" or a /v1 URL)
+judge_model = "NAME"            # a remote judge's model (key: $EMBER_JUDGE_API_KEY)
+judge_rubric = "1-5"            # or "pass/fail"; judge_max_tokens = 96
 [agent]
 tasks = "agent/tasks.jsonl"
 collection = "dev"
@@ -31,6 +34,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ember.evals.judge.judge import DEFAULT_MAX_TOKENS, JudgeSpec
+from ember.evals.judge.verdicts import RUBRICS, SCALE
 from ember.evals.report import build_report
 from ember.evals.runs import RunFolder, open_run
 from ember.evals.suites import run_agent, run_answers, run_retrieval
@@ -38,8 +43,9 @@ from ember.evals.suites import run_agent, run_answers, run_retrieval
 if TYPE_CHECKING:
     from ember.platform.service import EmberService
 
+JUDGE_KEYS = ("judge", "judge_model", "judge_rubric", "judge_max_tokens")
 SECTIONS = {
-    "answers": {"qa", "collection", "corpus", "concurrency", "max_tokens", "limit"},
+    "answers": {"qa", "collection", "corpus", "concurrency", "max_tokens", "limit", *JUDGE_KEYS},
     "agent": {"tasks", "collection", "samples", "temperature", "seed", "concurrency", "max_tokens", "limit"},
     "retrieval": {"datasets", "corpus", "modes", "reranker"},
     "llm": {"texts", "collection", "mcq", "model", "quantize"},
@@ -72,10 +78,21 @@ def read_config(path: Path) -> dict[str, dict[str, Any]]:
         if unknown or missing:
             problem = f"unknown key {sorted(unknown)}" if unknown else f"missing key {sorted(missing)}"
             raise ValueError(f"{path}: [{section}] {problem}")
+        if section == "answers":
+            _check_judge(path, table)
         config[section] = {k: _resolve(path, k, v) for k, v in table.items()}
     if not set(config) - {"report"}:
         raise ValueError(f"{path}: no suite to run; add [answers], [agent], [retrieval] or [llm]")
     return config
+
+
+def _check_judge(path: Path, answers: dict[str, Any]) -> None:
+    """Judge options are checked before any suite runs (a typo must not surface after an hour)."""
+    options = set(answers) & set(JUDGE_KEYS)
+    if options and "judge" not in options:
+        raise ValueError(f'{path}: [answers] {sorted(options)} need judge = "local" or a /v1 URL')
+    if "judge_rubric" in answers and answers["judge_rubric"] not in RUBRICS:
+        raise ValueError(f"{path}: [answers] judge_rubric must be one of {', '.join(RUBRICS)}")
 
 
 def _resolve(path: Path, key: str, value: Any) -> Any:
@@ -100,6 +117,14 @@ def run_all(path: Path, make_service: Callable[[], EmberService], runs_dir: Path
         )
     if "answers" in config:
         a = dict(config["answers"])
+        judging = {key: a.pop(key) for key in JUDGE_KEYS if key in a}
+        if "judge" in judging:
+            a["judge"] = JudgeSpec(
+                judging["judge"],
+                judging.get("judge_model"),
+                max_tokens=judging.get("judge_max_tokens", DEFAULT_MAX_TOKENS),
+            )
+            a["judge_rubric"] = judging.get("judge_rubric", SCALE)
         result.runs["answers"] = run_answers(service, a.pop("qa"), a.pop("collection"), runs_dir, **a)
     if "agent" in config:
         a = dict(config["agent"])

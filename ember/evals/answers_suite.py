@@ -2,7 +2,8 @@
 
 Per item: match (the headline: quantities for numeric and numeric-short answers, else the text), exact
 text containment, token F1, abstention, citation validity and ALCE support, whether the gold passages
-were retrieved at the context depth and reached the prompt, and latency.
+were retrieved at the context depth and reached the prompt, and latency. With a judge, also the judge's
+grade of the answer against the gold one (``run_judging.grade_fields``), asked on the item's thread.
 """
 
 from __future__ import annotations
@@ -14,6 +15,9 @@ from ember.agents.citations import is_i_dont_know
 from ember.evals.answer_scoring import answer_match, exact_match, numeric_match, token_f1
 from ember.evals.citation_support import SupportScorer, citation_support, markers_resolve
 from ember.evals.datasets import QAItem
+from ember.evals.judge.judge import Judge
+from ember.evals.judge.run_judging import grade_fields
+from ember.evals.judge.verdicts import SCALE
 from ember.evals.timed_ask import timed_ask
 
 if TYPE_CHECKING:
@@ -29,6 +33,8 @@ class AnswersContext:
     depth: int  # passages retrieved for the prompt: retrieval recall is measured there
     document_keys: dict[int, set[str]]  # document id → corpus id and title
     sampling: dict[str, Any]
+    judge: Judge | None = None
+    judge_rubric: str = SCALE
 
 
 def _gold_share(relevant: list[str], documents: list[int], keys: dict[int, set[str]]) -> float | None:
@@ -78,6 +84,10 @@ def answer_item(ctx: AnswersContext, item: QAItem) -> dict[str, Any]:
     abstained = is_i_dont_know(answer.text)
     hits = ctx.service.search(item.question, [ctx.collection], k=ctx.depth).hits
     gold = str(item.answer)
+    judged: dict[str, Any] = {}
+    if ctx.judge is not None:
+        verdict = ctx.judge.grade(item.question, answer.text, gold, ctx.judge_rubric)
+        judged = grade_fields(verdict, ctx.judge_rubric)
     return {
         "question": item.question,
         "gold": item.answer,
@@ -94,6 +104,7 @@ def answer_item(ctx: AnswersContext, item: QAItem) -> dict[str, Any]:
         "total_s": timed.total_s,
         "completion_tokens": answer.usage.get("completion_tokens", 0),
         "tokens_per_s": timed.tokens_per_s,
+        **judged,
     }
 
 

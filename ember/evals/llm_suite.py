@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from ember.evals.llm_suite_model import load_scored_model
 from ember.evals.llm_suite_texts import ScoredText, texts_from_collection, texts_from_files
 from ember.evals.multiple_choice import MCResult, accuracy, load_mcq, score_question
-from ember.evals.runs import RunFolder, default_runs_dir, open_run
+from ember.evals.runs import check_resumed, default_runs_dir, open_run
 from ember.llm.inference.evaluate import bits_per_byte
 from ember.platform.errors import InvalidInputError
 
@@ -73,7 +73,7 @@ def run_llm_suite(
         "bpb_path": "decode steps" if scored.scores_by_steps else "windows at once",
     }
     run = open_run(runs_dir or default_runs_dir(), "llm", config, resume)
-    _check_resumed(run, config)
+    check_resumed(run, config, ("model", "quantization", "mcq_prompt", "bpb_window"))
     done = run.done_ids()
     report = progress or (lambda _task, _done, _total: None)
     for number, source in enumerate(sources, 1):
@@ -94,16 +94,6 @@ def run_llm_suite(
     }
     run.write_summary(summary)
     return summary
-
-
-def _check_resumed(run: RunFolder, config: dict) -> None:
-    stored = run.read_config()
-    for key in ("model", "quantization", "mcq_prompt", "bpb_window"):
-        if stored.get(key) != config[key]:
-            raise InvalidInputError(
-                f"{run.path}: that run scored {key} {stored.get(key)!r}, this one {config[key]!r}; "
-                "resume it with the same settings or start a new run"
-            )
 
 
 def _bpb_item(scored, source: ScoredText) -> dict:  # noqa: ANN001 - a ScoredModel

@@ -107,6 +107,19 @@ def open_run(runs_dir: Path, suite: str, config: dict, resume: Path | None = Non
     return RunFolder(path)
 
 
+def check_resumed(run: RunFolder, config: dict, keys: tuple[str, ...]) -> None:
+    """A resumed run continues with the settings it started with, else its items would mix two setups."""
+    from ember.platform.errors import InvalidInputError
+
+    stored = run.read_config()
+    for key in keys:
+        if stored.get(key) != config.get(key):
+            raise InvalidInputError(
+                f"{run.path}: that run scored {key} {stored.get(key)!r}, this one {config.get(key)!r}; "
+                "resume it with the same settings or start a new run"
+            )
+
+
 def default_runs_dir() -> Path:
     from ember.platform.settings import get_settings
 

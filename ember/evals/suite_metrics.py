@@ -52,6 +52,13 @@ ANSWERS = (
     Metric("total_s", "total latency (s)", higher_is_better=False, share=False),
     Metric("tokens_per_s", "decode tokens/s", share=False),
 )
+# `ember eval answers --judge`: listed only for runs whose items carry a judge's grade.
+JUDGE = (
+    # 1..5 on the scale rubric; on pass/fail the grade is the pass (1) or fail (0) itself
+    Metric("judge_grade", "judge score", share=False),
+    Metric("judge_pass", "judge pass share"),
+    Metric("judge_unparsed", "judge verdict unparsed", higher_is_better=False),
+)
 AGENT = (
     Metric("success", "task success", gate=True),
     Metric("tool_called", "model called a tool"),
@@ -71,7 +78,7 @@ LATENCY_KEYS = ("ttft_s", "total_s")
 
 def suite_metrics(suite: str, records: list[dict]) -> tuple[Metric, ...]:
     if suite == "answers":
-        return ANSWERS
+        return ANSWERS + (JUDGE if any("judge_unparsed" in r for r in records) else ())
     if suite == "agent":
         return AGENT
     if suite == "retrieval":  # one field per mode and measure, e.g. "hybrid ndcg@10"

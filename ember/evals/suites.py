@@ -13,9 +13,12 @@ from ember.evals.citation_support import support_scorer
 from ember.evals.corpus_collection import document_keys, ingest_corpus
 from ember.evals.datasets import load_agent_tasks, load_qa
 from ember.evals.item_runner import run_items
+from ember.evals.judge.judge import JudgeSpec, check_rubric
+from ember.evals.judge.prompts import PROMPT_VERSION
+from ember.evals.judge.verdicts import SCALE
 from ember.evals.progress import progress_bar
 from ember.evals.run_config import system_config
-from ember.evals.runs import RunFolder, open_run
+from ember.evals.runs import RunFolder, check_resumed, open_run
 from ember.evals.suite_metrics import RETRIEVAL_COLUMNS, summarize
 
 if TYPE_CHECKING:
@@ -42,8 +45,14 @@ def run_answers(
     resume: Path | None = None,
     max_tokens: int = DEFAULT_MAX_TOKENS,
     limit: int | None = None,
+    judge: JudgeSpec | None = None,
+    judge_rubric: str = SCALE,
 ) -> RunFolder:
+    """With ``judge``, each answer is also graded against its gold answer on ``judge_rubric``, on the
+    item's own thread (so ``concurrency`` bounds the verdicts in flight too)."""
     items = load_qa(qa_path, limit)  # bad input fails here, before anything is written
+    judging = judge.build(lambda: service) if judge is not None else None
+    check_rubric(judge_rubric)
     prepare_collection(service, collection, corpus)
     scorer = support_scorer(service.settings.reranker_path())
     config = system_config(service, collection)
@@ -54,6 +63,8 @@ def run_answers(
         config["context_depth"],
         document_keys(service, collection),
         {"max_tokens": max_tokens},
+        judging,
+        judge_rubric,
     )
     config |= {
         "dataset": str(qa_path),
@@ -62,12 +73,17 @@ def run_answers(
         "limit": limit,
         "support_scorer": scorer.name,
     }
+    extra = {"support_scorer": scorer.name}
+    if judging is not None:
+        extra |= {"judge": judging.name, "judge_rubric": judge_rubric}
+        config |= extra | {"judge_prompt_version": PROMPT_VERSION, "judge_max_tokens": judging.max_tokens}
     run = open_run(runs_dir, "answers", config, resume)
+    check_resumed(run, config, ("judge", "judge_rubric", "judge_prompt_version"))
     with progress_bar(f"answers ({collection})", len(items)) as advance:
         records = run_items(
             [(i.id, i) for i in items], lambda i: answer_item(ctx, i), run, concurrency, advance
         )
-    run.write_summary(summarize("answers", records, {"support_scorer": scorer.name}))
+    run.write_summary(summarize("answers", records, extra))
     return run
 
 

@@ -11,6 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from ember.cli import app
+from ember.evals.judge.verdicts import SCALE, parse_grade
 from ember.platform.service import EmberService
 
 CORPUS = [
@@ -97,8 +98,12 @@ def test_answers_run_resume_report_and_gate(ember, tmp_path):
         MAX_TOKENS,
         "--concurrency",
         "2",
+        "--judge",
+        "local",
+        "--judge-max-tokens",
+        "8",
     ).stdout
-    assert "exact/numeric match" in out and "citation support precision" in out
+    assert "exact/numeric match" in out and "citation support precision" in out and "judge score" in out
     (run,) = _runs(ember.home, "answers")
     config = json.loads((run / "config.json").read_text())
     assert config["collection"] == "facts" and config["quantization"] == "none"
@@ -113,21 +118,44 @@ def test_answers_run_resume_report_and_gate(ember, tmp_path):
         )
     summary = json.loads((run / "summary.json").read_text())
     assert summary["items"] == 2 and summary["metrics"]["retrieval_recall"]["mean"] == 1.0
+    _check_judged(items, summary)
+    assert config["judge"] == summary["judge"] and config["judge"].endswith("smollm2-135m-instruct")
 
-    # an interrupted run: only the first item written; --resume scores the other one only
+    # an interrupted run: only the first item written; --resume scores the other one only, judge included
     first = (run / "items.jsonl").read_text().splitlines()[0]
     (run / "items.jsonl").write_text(first + "\n")
-    ember("answers", str(qa), "-c", "facts", "--max-tokens", MAX_TOKENS, "--resume", str(run))
+    refused = ember("answers", str(qa), "-c", "facts", "--resume", str(run), code=2).stderr
+    assert "that run scored judge '" in refused and "smollm2-135m-instruct', this one None" in refused
+    judged = ("--judge", "local", "--judge-max-tokens", "8")
+    ember("answers", str(qa), "-c", "facts", "--max-tokens", MAX_TOKENS, "--resume", str(run), *judged)
     lines = (run / "items.jsonl").read_text().splitlines()
     assert lines[0] == first and len(lines) == 2 and len(_runs(ember.home, "answers")) == 1
+    _check_judged([json.loads(line) for line in lines], json.loads((run / "summary.json").read_text()))
 
     ember("report", str(run), str(run), "--out", str(tmp_path / "report"))
     report_md = (tmp_path / "report" / "report.md").read_text()
     assert "## answers" in report_md and "exact/numeric match" in report_md
+    assert "judge score" in report_md and "judge verdict unparsed" in report_md
     assert "data:image/png;base64," in (tmp_path / "report" / "report.html").read_text()
     assert (tmp_path / "report" / "answers-metrics.png").stat().st_size > 1000
     gate = ember("gate", "--baseline", str(run), "--candidate", str(run)).stdout
     assert "REGRESSED" not in gate and "match" in gate
+
+
+def _check_judged(items: list[dict], summary: dict) -> None:
+    """Each item holds the judge's 1-5 grade as read from its last reply (None: unparsed after a retry),
+    and the summary's judge metrics are the means over the items."""
+    for item in items:
+        grade, replies = item["judge_grade"], item["judge_replies"]
+        assert grade == parse_grade(replies[-1], SCALE) and item["judge_unparsed"] == (grade is None)
+        assert len(replies) == (2 if parse_grade(replies[0], SCALE) is None else 1)
+        assert item["judge_pass"] == (None if grade is None else grade >= 4)
+    metrics = summary["metrics"]
+    grades = [i["judge_grade"] for i in items if i["judge_grade"] is not None]
+    assert metrics["judge_unparsed"]["mean"] == sum(i["judge_unparsed"] for i in items) / len(items)
+    assert metrics["judge_unparsed"]["n"] == len(items) and metrics["judge_grade"]["n"] == len(grades)
+    assert metrics["judge_grade"]["mean"] == (sum(grades) / len(grades) if grades else None)
+    assert metrics["judge_grade"]["share"] is False and summary["judge_rubric"] == "1-5"
 
 
 def test_agent_samples_give_pass_hat_k(ember, tmp_path):

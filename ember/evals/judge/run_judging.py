@@ -32,9 +32,15 @@ def answers_of(path: Path) -> dict[str, dict]:
 
 
 def grade_fields(verdict: Verdict, rubric: str) -> dict:
-    """The item fields of one grade: the value, whether it passes, and the raw replies."""
+    """The item fields of one grade: the value, whether it passes, whether it was unreadable (after the
+    retry), and the raw replies."""
     passed = None if verdict.value is None else (verdict.value if rubric == PASS_FAIL else verdict.value >= 4)
-    return {"judge_grade": verdict.value, "judge_pass": passed, "judge_replies": list(verdict.replies)}
+    return {
+        "judge_grade": verdict.value,
+        "judge_pass": passed,
+        "judge_unparsed": verdict.value is None,
+        "judge_replies": list(verdict.replies),
+    }
 
 
 def pair_fields(verdict: PairVerdict) -> dict:
