@@ -10,9 +10,12 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from ember.agents.backends import LocalBackend
 from ember.cli import app
-from ember.evals.judge.verdicts import SCALE, parse_grade
+from ember.evals.judge.verdicts import PASS_FAIL, SCALE, parse_grade
+from ember.llm.inference.chat import ChatModel
 from ember.platform.service import EmberService
+from tests.agents.openai_server import make_app, serve
 
 CORPUS = [
     {"_id": "doc:bridge", "title": "Kelmora Bridge", "text": "The Kelmora Bridge is 412 meters long."},
@@ -247,3 +250,62 @@ def test_all_runs_retrieval_and_answers_into_one_report(ember, tmp_path):
     assert "## retrieval" in report and "bm25 ndcg@10" in report and "## answers" in report
     (retrieval,) = _runs(ember.home, "retrieval")
     assert json.loads((retrieval / "items.jsonl").read_text())["bm25 recall@10"] == 1.0
+
+
+class _RecordingBackend:
+    """The real local model behind the test server, keeping the prompts it was sent."""
+
+    def __init__(self, backend: LocalBackend) -> None:
+        self.backend, self.prompts = backend, []
+
+    def chat(self, messages: list[dict], tools: list[dict] | None = None, **sampling):  # noqa: ANN204
+        self.prompts.append(messages[0]["content"])
+        return self.backend.chat(messages, tools, **sampling)
+
+
+def test_all_with_a_remote_judge_for_answers_and_concurrent_agent_samples(
+    ember, tmp_path, smollm2_models_dir, monkeypatch
+):
+    judge = _RecordingBackend(LocalBackend(ChatModel.load(smollm2_models_dir / "smollm2-135m-instruct")))
+    monkeypatch.setenv("EMBER_JUDGE_API_KEY", "judge-key")
+    _jsonl(tmp_path / "corpus.jsonl", CORPUS)
+    _jsonl(tmp_path / "qa.jsonl", QA[:1])
+    _jsonl(tmp_path / "tasks.jsonl", TASKS)
+    config = tmp_path / "eval.toml"
+    with serve(make_app(judge, "judge-key")) as url:
+        config.write_text(
+            f'[answers]\nqa = "qa.jsonl"\ncollection = "facts"\ncorpus = "corpus.jsonl"\nmax_tokens = 16\n'
+            f'judge = "{url}"\njudge_model = "smollm2"\njudge_rubric = "pass/fail"\njudge_max_tokens = 8\n'
+            '[agent]\ntasks = "tasks.jsonl"\ncollection = "facts"\nsamples = 2\nmax_tokens = 16\n'
+            "concurrency = 2\n"
+        )
+        ember("all", str(config))
+    (answers,) = _runs(ember.home, "answers")
+    (item,) = [json.loads(line) for line in (answers / "items.jsonl").read_text().splitlines()]
+    # every judge reply came over HTTP, and each request was the grade of this answer against its gold
+    assert len(judge.prompts) == len(item["judge_replies"]) >= 1
+    assert all(f"Reference answer: 412 meters\nAnswer: {item['response']}" in p for p in judge.prompts)
+    assert item["judge_grade"] == parse_grade(item["judge_replies"][-1], PASS_FAIL)
+    assert item["judge_pass"] == item["judge_grade"] and item["judge_unparsed"] == (
+        item["judge_grade"] is None
+    )
+    summary = json.loads((answers / "summary.json").read_text())
+    assert summary["judge"] == "smollm2" and summary["judge_rubric"] == "pass/fail"
+    assert summary["metrics"]["judge_unparsed"]["mean"] == float(item["judge_unparsed"])
+    assert "EMBER_JUDGE_API_KEY" not in (answers / "config.json").read_text()
+    assert "judge-key" not in (answers / "config.json").read_text()
+    (agent,) = _runs(ember.home, "agent")
+    assert json.loads((agent / "config.json").read_text())["concurrency"] == 2
+    samples = [json.loads(line)["id"] for line in (agent / "items.jsonl").read_text().splitlines()]
+    assert sorted(samples) == ["t1#0", "t1#1"]
+
+
+def test_all_checks_the_judge_options_before_running(ember, tmp_path):
+    config = tmp_path / "eval.toml"
+    config.write_text('[answers]\nqa = "qa.jsonl"\ncollection = "c"\njudge_model = "m"\n')
+    assert "[answers] ['judge_model'] need judge" in ember("all", str(config), code=2).stderr
+    config.write_text(
+        '[answers]\nqa = "qa.jsonl"\ncollection = "c"\njudge = "local"\njudge_rubric = "1-10"\n'
+    )
+    assert "judge_rubric must be one of 1-5, pass/fail" in ember("all", str(config), code=2).stderr
+    assert not (ember.home / "runs").exists()
