@@ -214,13 +214,13 @@ def _print_summary(run) -> None:  # noqa: ANN001 - RunFolder, imported lazily
 
 
 @app.command("rescore")
-def rescore(run: Path = typer.Argument(..., help="An answers run folder.")) -> None:
-    """Score an answers run again from its stored responses (a scorer fix), into a new run folder."""
-    from ember.evals.rescore import rescore_answers
+def rescore(run: Path = typer.Argument(..., help="An answers or agent run folder.")) -> None:
+    """Score an answers or agent run again from its stored responses (a scorer fix), into a new run folder."""
+    from ember.evals.rescore import rescore_run
     from ember.evals.runs import open_run
 
     with _eval_errors():
-        rescored = rescore_answers(open_run(_runs_dir(), "", {}, resume=run), _runs_dir())
+        rescored = rescore_run(open_run(_runs_dir(), "", {}, resume=run), _runs_dir())
     _print_summary(rescored)
 
 

@@ -34,6 +34,12 @@ def sample_id(task_id: str, sample: int) -> str:
     return f"{task_id}#{sample}"
 
 
+def task_success(response: str, gold: float, tolerance: float) -> bool:
+    """The answer's quantity is the task's within its relative tolerance (what `ember eval rescore`
+    recomputes)."""
+    return numeric_match(response, gold, tolerance)
+
+
 def run_task(ctx: AgentContext, task: AgentTask, sample: int, seed: int) -> dict[str, Any]:
     timed = timed_ask(ctx.service, task.task, ctx.collection, True, **ctx.sampling, seed=seed + sample)
     answer = timed.answer
@@ -49,8 +55,9 @@ def run_task(ctx: AgentContext, task: AgentTask, sample: int, seed: int) -> dict
         "seed": seed + sample,
         "task": task.task,
         "gold": task.answer,
+        "tolerance": task.tolerance,
         "response": answer.text,
-        "success": numeric_match(answer.text, task.answer, task.tolerance),
+        "success": task_success(answer.text, task.answer, task.tolerance),
         "tool_called": called_itself,
         "needed_tools_called": called_itself and set(task.needs) <= set(tools),
         "tools": tools,

@@ -114,3 +114,57 @@ def test_rescore_applies_the_current_scorer_to_stored_responses(tmp_path, monkey
     config = json.loads((new / "config.json").read_text())
     assert config["rescored_from"] == str(old.path) and config["collection"] == "dev"
     assert json.loads((new / "summary.json").read_text())["metrics"]["match"]["mean"] == 0.5
+
+
+def _agent_item(task: str, sample: int, response: str, **fields) -> dict:
+    return {
+        "id": f"{task}#{sample}",
+        "task_id": task,
+        "sample": sample,
+        "gold": 4.0,
+        "response": response,
+        **fields,
+    }
+
+
+def test_rescore_of_an_agent_run_rescores_success_and_pass_hat_k(tmp_path, monkeypatch, fresh_settings):
+    monkeypatch.setenv("EMBER_HOME", str(tmp_path / "home"))
+    tasks = tmp_path / "tasks.jsonl"
+    tasks.write_text(
+        json.dumps({"id": "t1", "task": "?", "answer": 4, "tolerance": 0.0})
+        + "\n"
+        + json.dumps({"id": "t2", "task": "?", "answer": 4, "tolerance": 0.5})
+        + "\n"
+    )
+    old = _run(
+        tmp_path,
+        "agent",
+        [  # an older scorer read "4-bit" as the answer 4; items from before the tolerance was stored
+            _agent_item("t1", 0, "It uses 4-bit weights.", success=True),
+            _agent_item("t1", 1, "The answer is 4.", success=True),
+            _agent_item("t2", 0, "About 5.", success=False),  # within t2's 50% in the task file
+            _agent_item("t2", 1, "About 5.", success=False, tolerance=0.1),  # the item's own tolerance
+        ],
+        {"dataset": str(tasks), "samples": 2},
+    )
+    old.write_summary({"suite": "agent", "items": 4, "metrics": {}, "tasks": 2, "pass^2": 0.5})
+    result = CliRunner().invoke(app, ["eval", "rescore", str(old.path)])
+    assert result.exit_code == 0, result.stderr
+    (new,) = (tmp_path / "home" / "runs").iterdir()
+    items = {i["id"]: i for i in map(json.loads, (new / "items.jsonl").read_text().splitlines())}
+    assert [items[k]["success"] for k in ("t1#0", "t1#1", "t2#0", "t2#1")] == [False, True, True, False]
+    summary = json.loads((new / "summary.json").read_text())
+    assert summary["metrics"]["success"]["mean"] == 0.5 and summary["pass^1"] == 0.5
+    assert summary["pass^2"] == 0.0 and summary["tasks"] == 2 and summary["rescored_from"] == str(old.path)
+    assert json.loads((new / "config.json").read_text())["suite"] == "agent"
+
+
+def test_rescore_refuses_a_run_it_cannot_rescore(tmp_path, monkeypatch, fresh_settings):
+    monkeypatch.setenv("EMBER_HOME", str(tmp_path / "home"))
+    llm = _run(tmp_path, "llm", [{"id": "bpb:x", "bpb": 1.0}])
+    result = CliRunner().invoke(app, ["eval", "rescore", str(llm.path)])
+    assert result.exit_code == 2 and "only answers and agent runs can be rescored" in result.stderr
+    agent = _run(tmp_path, "agent", [_agent_item("t9", 0, "4")], {"dataset": str(tmp_path / "gone.jsonl")})
+    result = CliRunner().invoke(app, ["eval", "rescore", str(agent.path)])
+    assert result.exit_code == 2 and "gone.jsonl: no such file" in result.stderr
+    assert not (tmp_path / "home" / "runs").exists()
