@@ -14,8 +14,7 @@ from ember.llm.training.checkpoints import CheckpointError
 
 
 class ItemBatches:
-    """A ``BatchSource``: ``collate(indices)`` of ``size`` items of ``count`` per batch, per process
-    (``rank`` of ``world`` takes its share of each step's ``size * world`` items)."""
+    """A ``BatchSource`` (one process): ``collate(indices)`` of ``size`` of the ``count`` items per batch."""
 
     def __init__(
         self,
@@ -23,16 +22,14 @@ class ItemBatches:
         size: int,
         collate: Callable[[list[int]], Any],
         seed: int = 0,
-        rank: int = 0,
-        world: int = 1,
     ) -> None:
         if count < 1:
             raise ValueError("no items to train on")
         self.count, self.size, self.collate, self.seed = count, size, collate, seed
-        self.rank, self.world = rank, world
         self.position = 0
 
     def indices(self, start: int, length: int) -> list[int]:
+        """The items at positions ``start`` .. ``start + length - 1`` of the walk."""
         picked = []
         for position in range(start, start + length):
             epoch, offset = divmod(position, self.count)
@@ -42,8 +39,7 @@ class ItemBatches:
         return picked
 
     def next_batch(self) -> Any:
-        start = self.position + self.rank * self.size
-        self.position += self.size * self.world
+        start, self.position = self.position, self.position + self.size
         return self.collate(self.indices(start, self.size))
 
     def state_dict(self) -> dict:
