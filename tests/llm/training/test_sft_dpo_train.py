@@ -14,11 +14,13 @@ from ember.llm.training.dpo import dpo_loss
 from ember.llm.training.dpo_data import Pair
 from ember.llm.training.dpo_train import pair_logps, reference_logps, train_dpo
 from ember.llm.training.lora import LoraSpec, attach_lora
+from ember.llm.training.optimizers import build_optimizers
 from ember.llm.training.sft import row_batches, sft_loss, train_sft
 from ember.llm.training.sft_data import Example, pack, render_conversation
 from ember.llm.training.trainer import next_token_loss
 from ember.llm.training.tune import finetune_config
 
+RANK_4 = LoraSpec(rank=4)
 WORDS = "red green blue cat dog bird one two three yes no maybe".split()
 
 
@@ -29,10 +31,11 @@ def tokenizer() -> Tokenizer:
 
 @pytest.fixture
 def tiny_model(tokenizer, make_tiny_config):
-    def make(seed: int = 0, lora: LoraSpec | None = None) -> Transformer:
+    def make(seed: int = 0, lora: LoraSpec | None = RANK_4) -> Transformer:
+        """With ``lora`` None, every weight trains."""
         torch.manual_seed(seed)
         model = Transformer(make_tiny_config(tokenizer.vocab_size, max_seq_len=128, tie_embeddings=True))
-        return attach_lora(model, lora or LoraSpec(rank=4))
+        return attach_lora(model, lora) if lora else model
 
     return make
 
@@ -115,6 +118,27 @@ def test_a_checkpoint_of_other_adapters_or_another_base_is_refused(tokenizer, ti
         train_sft(tiny_model(lora=LoraSpec(rank=8)), tokenizer, data, config(4, 2, 1e-3), tmp_path)
     with pytest.raises(CheckpointError, match="saved on other frozen weights"):
         train_sft(tiny_model(seed=1), tokenizer, data, config(4, 2, 1e-3), tmp_path)
+
+
+def test_a_full_fine_tune_resumes_from_a_whole_model_checkpoint(tokenizer, tiny_model, tmp_path):
+    settings, data = config(4, 2, 1e-3, checkpoint_every=2), conversations(tokenizer)
+    whole = train_sft(tiny_model(lora=None), tokenizer, data, settings, tmp_path / "a")
+    with pytest.raises(KeyboardInterrupt):
+        train_sft(tiny_model(lora=None), tokenizer, data, settings, tmp_path / "b", on_step=crash_at(3))
+    assert (latest_checkpoint(tmp_path / "b") / WEIGHTS_FILE).is_file()
+    with pytest.raises(CheckpointError, match="holds a whole model, but this run trains only some"):
+        train_sft(tiny_model(), tokenizer, data, settings, tmp_path / "b")
+    resumed = train_sft(tiny_model(lora=None), tokenizer, data, settings, tmp_path / "b")
+    assert [h["loss"] for h in resumed] == pytest.approx([h["loss"] for h in whole], abs=1e-6)
+
+
+def test_adapter_runs_optimize_exactly_the_trainable_parameters_with_adamw(tiny_model):
+    model = tiny_model(lora=LoraSpec(rank=4, token_ids=(5,)))
+    (optimizer,) = build_optimizers(model, "adamw")
+    optimized = {id(p) for group in optimizer.param_groups for p in group["params"]}
+    trainable = {name: p for name, p in model.named_parameters() if p.requires_grad}
+    assert optimized == {id(p) for p in trainable.values()}
+    assert "tok_emb.rows" in trainable and all(n == "tok_emb.rows" or ".lora_" in n for n in trainable)
 
 
 def preference_pairs(tokenizer) -> list[Pair]:
