@@ -131,6 +131,9 @@ def answers(
     judge_api_key: eval_judge.JudgeApiKey = None,
     judge_rubric: str = typer.Option("1-5", "--judge-rubric", help="The judge's rubric: 1-5 | pass/fail."),
     judge_max_tokens: eval_judge.JudgeMaxTokens = 96,
+    judge_concurrency: int | None = typer.Option(
+        None, "--judge-concurrency", min=1, help="Verdicts in flight (default: --concurrency)."
+    ),
 ) -> None:
     """Grounded answers: match, F1, abstention, citation validity and support, gold recall, latency;
     with --judge, an LLM judge's grade of each answer against the gold one."""
@@ -151,6 +154,7 @@ def answers(
             limit,
             spec,
             judge_rubric,
+            judge_concurrency,
         )
     _print_summary(run)
 

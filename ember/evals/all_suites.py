@@ -9,7 +9,7 @@ max_tokens = 96
 limit = 20                      # optional: the first N items
 judge = "local"                 # optional: an LLM judge grades each answer ("local" or a /v1 URL)
 judge_model = "NAME"            # a remote judge's model (key: $EMBER_JUDGE_API_KEY)
-judge_rubric = "1-5"            # or "pass/fail"; judge_max_tokens = 96
+judge_rubric = "1-5"            # or "pass/fail"; judge_max_tokens = 96; judge_concurrency = 4
 [agent]
 tasks = "agent/tasks.jsonl"
 collection = "dev"
@@ -43,7 +43,7 @@ from ember.evals.suites import run_agent, run_answers, run_retrieval
 if TYPE_CHECKING:
     from ember.platform.service import EmberService
 
-JUDGE_KEYS = ("judge", "judge_model", "judge_rubric", "judge_max_tokens")
+JUDGE_KEYS = ("judge", "judge_model", "judge_rubric", "judge_max_tokens", "judge_concurrency")
 SECTIONS = {
     "answers": {"qa", "collection", "corpus", "concurrency", "max_tokens", "limit", *JUDGE_KEYS},
     "agent": {"tasks", "collection", "samples", "temperature", "seed", "concurrency", "max_tokens", "limit"},
@@ -125,6 +125,7 @@ def run_all(path: Path, make_service: Callable[[], EmberService], runs_dir: Path
                 max_tokens=judging.get("judge_max_tokens", DEFAULT_MAX_TOKENS),
             )
             a["judge_rubric"] = judging.get("judge_rubric", SCALE)
+            a["judge_concurrency"] = judging.get("judge_concurrency")
         result.runs["answers"] = run_answers(service, a.pop("qa"), a.pop("collection"), runs_dir, **a)
     if "agent" in config:
         a = dict(config["agent"])

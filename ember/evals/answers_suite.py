@@ -3,11 +3,14 @@
 Per item: match (the headline: quantities for numeric and numeric-short answers, else the text), exact
 text containment, token F1, abstention, citation validity and ALCE support, whether the gold passages
 were retrieved at the context depth and reached the prompt, and latency. With a judge, also the judge's
-grade of the answer against the gold one (``run_judging.grade_fields``), asked on the item's thread.
+grade of the answer against the gold one (``run_judging.grade_fields``): the item's thread answers
+under one semaphore (questions in flight) and is judged under another (verdicts in flight), so a slow
+judge does not hold up the answering.
 """
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -33,8 +36,10 @@ class AnswersContext:
     depth: int  # passages retrieved for the prompt: retrieval recall is measured there
     document_keys: dict[int, set[str]]  # document id → corpus id and title
     sampling: dict[str, Any]
+    answering: threading.Semaphore  # questions in flight at the LLM (--concurrency)
     judge: Judge | None = None
     judge_rubric: str = SCALE
+    judging: threading.Semaphore | None = None  # verdicts in flight (--judge-concurrency)
 
 
 def _gold_share(relevant: list[str], documents: list[int], keys: dict[int, set[str]]) -> float | None:
@@ -79,14 +84,16 @@ def text_scores(response: str, gold: str | float, answer_type: str) -> dict[str,
 
 
 def answer_item(ctx: AnswersContext, item: QAItem) -> dict[str, Any]:
-    timed = timed_ask(ctx.service, item.question, ctx.collection, False, **ctx.sampling)
+    with ctx.answering:
+        timed = timed_ask(ctx.service, item.question, ctx.collection, False, **ctx.sampling)
     answer = timed.answer
     abstained = is_i_dont_know(answer.text)
     hits = ctx.service.search(item.question, [ctx.collection], k=ctx.depth).hits
     gold = str(item.answer)
     judged: dict[str, Any] = {}
-    if ctx.judge is not None:
-        verdict = ctx.judge.grade(item.question, answer.text, gold, ctx.judge_rubric)
+    if ctx.judge is not None and ctx.judging is not None:
+        with ctx.judging:  # while this answer is judged, another question can be answered
+            verdict = ctx.judge.grade(item.question, answer.text, gold, ctx.judge_rubric)
         judged = grade_fields(verdict, ctx.judge_rubric)
     return {
         "question": item.question,

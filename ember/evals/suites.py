@@ -4,6 +4,7 @@ score every item with a progress bar, write the summary. Commands and `ember eva
 from __future__ import annotations
 
 import hashlib
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -47,12 +48,14 @@ def run_answers(
     limit: int | None = None,
     judge: JudgeSpec | None = None,
     judge_rubric: str = SCALE,
+    judge_concurrency: int | None = None,
 ) -> RunFolder:
-    """With ``judge``, each answer is also graded against its gold answer on ``judge_rubric``, on the
-    item's own thread (so ``concurrency`` bounds the verdicts in flight too)."""
+    """With ``judge``, each answer is also graded against its gold answer on ``judge_rubric``, at most
+    ``judge_concurrency`` verdicts in flight (default: ``concurrency``) beside the questions in flight."""
     items = load_qa(qa_path, limit)  # bad input fails here, before anything is written
-    judging = judge.build(lambda: service) if judge is not None else None
+    grader = judge.build(lambda: service) if judge is not None else None
     check_rubric(judge_rubric)
+    verdicts = judge_concurrency or concurrency
     prepare_collection(service, collection, corpus)
     scorer = support_scorer(service.settings.reranker_path())
     config = system_config(service, collection)
@@ -63,8 +66,10 @@ def run_answers(
         config["context_depth"],
         document_keys(service, collection),
         {"max_tokens": max_tokens},
-        judging,
+        threading.Semaphore(concurrency),
+        grader,
         judge_rubric,
+        threading.Semaphore(verdicts),
     )
     config |= {
         "dataset": str(qa_path),
@@ -74,15 +79,18 @@ def run_answers(
         "support_scorer": scorer.name,
     }
     extra = {"support_scorer": scorer.name}
-    if judging is not None:
-        extra |= {"judge": judging.name, "judge_rubric": judge_rubric}
-        config |= extra | {"judge_prompt_version": PROMPT_VERSION, "judge_max_tokens": judging.max_tokens}
+    if grader is not None:
+        extra |= {"judge": grader.name, "judge_rubric": judge_rubric}
+        config |= extra | {
+            "judge_prompt_version": PROMPT_VERSION,
+            "judge_max_tokens": grader.max_tokens,
+            "judge_concurrency": verdicts,
+        }
     run = open_run(runs_dir, "answers", config, resume)
     check_resumed(run, config, ("judge", "judge_rubric", "judge_prompt_version"))
     with progress_bar(f"answers ({collection})", len(items)) as advance:
-        records = run_items(
-            [(i.id, i) for i in items], lambda i: answer_item(ctx, i), run, concurrency, advance
-        )
+        threads = concurrency + (verdicts if grader else 0)  # answering and judging overlap
+        records = run_items([(i.id, i) for i in items], lambda i: answer_item(ctx, i), run, threads, advance)
     run.write_summary(summarize("answers", records, extra))
     return run
 

@@ -276,6 +276,7 @@ def test_all_with_a_remote_judge_for_answers_and_concurrent_agent_samples(
         config.write_text(
             f'[answers]\nqa = "qa.jsonl"\ncollection = "facts"\ncorpus = "corpus.jsonl"\nmax_tokens = 16\n'
             f'judge = "{url}"\njudge_model = "smollm2"\njudge_rubric = "pass/fail"\njudge_max_tokens = 8\n'
+            "judge_concurrency = 2\n"
             '[agent]\ntasks = "tasks.jsonl"\ncollection = "facts"\nsamples = 2\nmax_tokens = 16\n'
             "concurrency = 2\n"
         )
@@ -292,6 +293,7 @@ def test_all_with_a_remote_judge_for_answers_and_concurrent_agent_samples(
     summary = json.loads((answers / "summary.json").read_text())
     assert summary["judge"] == "smollm2" and summary["judge_rubric"] == "pass/fail"
     assert summary["metrics"]["judge_unparsed"]["mean"] == float(item["judge_unparsed"])
+    assert json.loads((answers / "config.json").read_text())["judge_concurrency"] == 2
     assert "EMBER_JUDGE_API_KEY" not in (answers / "config.json").read_text()
     assert "judge-key" not in (answers / "config.json").read_text()
     (agent,) = _runs(ember.home, "agent")
