@@ -37,9 +37,9 @@ class AnswersContext:
     document_keys: dict[int, set[str]]  # document id → corpus id and title
     sampling: dict[str, Any]
     answering: threading.Semaphore  # questions in flight at the LLM (--concurrency)
+    judging: threading.Semaphore  # verdicts in flight (--judge-concurrency)
     judge: Judge | None = None
     judge_rubric: str = SCALE
-    judging: threading.Semaphore | None = None  # verdicts in flight (--judge-concurrency)
 
 
 def _gold_share(relevant: list[str], documents: list[int], keys: dict[int, set[str]]) -> float | None:
@@ -91,7 +91,7 @@ def answer_item(ctx: AnswersContext, item: QAItem) -> dict[str, Any]:
     hits = ctx.service.search(item.question, [ctx.collection], k=ctx.depth).hits
     gold = str(item.answer)
     judged: dict[str, Any] = {}
-    if ctx.judge is not None and ctx.judging is not None:
+    if ctx.judge is not None:
         with ctx.judging:  # while this answer is judged, another question can be answered
             verdict = ctx.judge.grade(item.question, answer.text, gold, ctx.judge_rubric)
         judged = grade_fields(verdict, ctx.judge_rubric)

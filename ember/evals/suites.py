@@ -67,9 +67,9 @@ def run_answers(
         document_keys(service, collection),
         {"max_tokens": max_tokens},
         threading.Semaphore(concurrency),
+        threading.Semaphore(verdicts),
         grader,
         judge_rubric,
-        threading.Semaphore(verdicts),
     )
     config |= {
         "dataset": str(qa_path),
