@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from functools import cached_property, partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,7 +20,7 @@ from ember.platform import api_keys, ingest_jobs
 from ember.platform.chunks import read_chunks
 from ember.platform.conversations import ConversationStore
 from ember.platform.db import Database
-from ember.platform.errors import ConflictError, EmberError, InvalidInputError, NotFoundError
+from ember.platform.errors import BusyError, ConflictError, EmberError, InvalidInputError, NotFoundError
 from ember.platform.ingest.pipeline import IngestHook, IngestOptions, IngestRun
 from ember.platform.ingest.sources import SourceError, resolve_sources
 from ember.platform.ingest.tokens import TokenCounter, token_counter_for
@@ -351,7 +351,11 @@ class EmberService:
         model = ChatModel.load(self.model_path(), compile_decode=self.settings.llm_compile or None)
         s = self.settings
         return LLMScheduler(
-            model, max_running=s.llm_max_running, kv_blocks=s.llm_kv_blocks, token_budget=s.llm_token_budget
+            model,
+            max_running=s.llm_max_running,
+            kv_blocks=s.llm_kv_blocks,
+            token_budget=s.llm_token_budget,
+            max_waiting=s.llm_max_queued,
         )
 
     def load_search_models(self) -> None:
@@ -446,13 +450,15 @@ class EmberService:
 
     def chat(self, messages: list[dict], tools: list[dict] | None = None, **sampling: Any) -> ChatResult:
         """One assistant turn from the configured LLM (sampling: max_tokens, temperature, top_p, seed...)."""
-        return self.llm.chat(messages, tools, **sampling)
+        with _busy_as_error():
+            return self.llm.chat(messages, tools, **sampling)
 
     def chat_stream(
         self, messages: list[dict], tools: list[dict] | None = None, **sampling: Any
     ) -> Iterator[ChatDelta]:
         """Like chat(), as text pieces; the last delta carries the whole ChatResult."""
-        return self.llm.stream(messages, tools, **sampling)
+        with _busy_as_error():
+            yield from self.llm.stream(messages, tools, **sampling)
 
     def ask(
         self,
@@ -513,9 +519,10 @@ class EmberService:
             ConversationStore(self.db),
             rewrite_with_llm=bool(self.settings.llm_base_url) or self.settings.llm_aligned,
         )
-        yield from answerer.stream(
-            question, collection, collection_id, agent, conversation_id, show_steps, **sampling
-        )
+        with _busy_as_error():
+            yield from answerer.stream(
+                question, collection, collection_id, agent, conversation_id, show_steps, **sampling
+            )
 
     def list_conversations(self, collection: str | None = None) -> list[ConversationRecord]:
         return ConversationStore(self.db).list(collection)
@@ -662,3 +669,17 @@ class EmberService:
         """The ids of upload jobs whose process stopped before they finished, now queued for this one;
         run each with ``ingest_upload``."""
         return ingest_jobs.claim_orphaned_uploads(self.db)
+
+
+BUSY_RETRY_AFTER_S = 1  # a queued request waits about one generation's time slice; clients back off from here
+
+
+@contextmanager
+def _busy_as_error() -> Iterator[None]:
+    """The local model's full queue (``llm_max_queued``) becomes BusyError, which the API answers 429."""
+    from ember.llm.inference.scheduler import SchedulerBusy
+
+    try:
+        yield
+    except SchedulerBusy as exc:
+        raise BusyError(f"the local model is busy: {exc}; retry later", BUSY_RETRY_AFTER_S) from exc

@@ -76,6 +76,12 @@ class Settings(BaseSettings):
         ge=1,
         description="tokens one batching step feeds at most (long prompts prefill in chunks)",
     )
+    llm_max_queued: int = Field(
+        default=64,
+        ge=0,
+        description="local generations that may wait for a running slot; beyond it the API answers 429 "
+        "with Retry-After; 0: no limit",
+    )
     llm_base_url: str = Field(default="", description="OpenAI-compatible endpoint; empty: the local engine")
     llm_api_key: str = Field(default="", description="API key for llm_base_url")
     llm_aligned: bool = Field(

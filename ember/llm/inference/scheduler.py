@@ -114,6 +114,8 @@ class LLMScheduler:
         self.batch = BatchEngine(model.engine, max_running, kv_blocks, block_size, token_budget)
         self.max_waiting = max_waiting  # 0: no cap
         self.cancelled = self.completed = self.failed = 0
+        # Forward passes, and the most sequences one of them gave a token: what shows batching at work.
+        self.steps = self.peak_batch = 0
         self._queued = self._engine_waiting = self._engine_running = 0
         self._counter_lock = threading.Lock()
         self._requests: queue.SimpleQueue[_Request | None] = queue.SimpleQueue()
@@ -231,6 +233,8 @@ class LLMScheduler:
                 self.batch.drop(sequence)
                 self._finish(requests.pop(sequence), "failed", ("error", exc))
             events = []
+        self.steps += 1
+        self.peak_batch = max(self.peak_batch, len({sequence for sequence, _ in events}))
         for sequence, chunk in events:
             requests[sequence].output.put(("chunk", chunk))
             if chunk.finish_reason:

@@ -7,7 +7,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ember.platform.errors import ConflictError, EmberError, InvalidInputError, NotFoundError
+from ember.platform.errors import BusyError, ConflictError, EmberError, InvalidInputError, NotFoundError
 
 TYPES = {
     400: "invalid_request_error",
@@ -30,9 +30,17 @@ TYPES = {
 class ApiError(Exception):
     """An error with its HTTP status, raised by routes and dependencies."""
 
-    def __init__(self, status: int, message: str, param: str | None = None, code: str | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        param: str | None = None,
+        code: str | None = None,
+        retry_after_s: int | None = None,
+    ) -> None:
         super().__init__(message)
         self.status, self.message, self.param, self.code = status, message, param, code
+        self.retry_after_s = retry_after_s  # sent as Retry-After (a 429 of a full queue)
 
 
 def error_body(status: int, message: str, param: str | None = None, code: str | None = None) -> dict:
@@ -40,13 +48,21 @@ def error_body(status: int, message: str, param: str | None = None, code: str | 
 
 
 def error_response(
-    status: int, message: str, param: str | None = None, code: str | None = None
+    status: int,
+    message: str,
+    param: str | None = None,
+    code: str | None = None,
+    retry_after_s: int | None = None,
 ) -> JSONResponse:
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else {}
+    if retry_after_s is not None:
+        headers["Retry-After"] = str(retry_after_s)
     return JSONResponse(error_body(status, message, param, code), status_code=status, headers=headers)
 
 
 def from_ember_error(exc: EmberError) -> ApiError:
+    if isinstance(exc, BusyError):
+        return ApiError(429, str(exc), None, "server_busy", exc.retry_after_s)
     status = {NotFoundError: 404, ConflictError: 409, InvalidInputError: 400}.get(type(exc), 400)
     return ApiError(status, str(exc))
 
@@ -54,12 +70,12 @@ def from_ember_error(exc: EmberError) -> ApiError:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api(_: Request, exc: ApiError) -> JSONResponse:
-        return error_response(exc.status, exc.message, exc.param, exc.code)
+        return error_response(exc.status, exc.message, exc.param, exc.code, exc.retry_after_s)
 
     @app.exception_handler(EmberError)
     async def _ember(_: Request, exc: EmberError) -> JSONResponse:
         err = from_ember_error(exc)
-        return error_response(err.status, err.message)
+        return error_response(err.status, err.message, err.param, err.code, err.retry_after_s)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
