@@ -385,6 +385,9 @@ class EmberService:
             scheduler.kv_blocks_used,
             scheduler.kv_blocks_total,
             scheduler.prefix_hit_rate,
+            scheduler.steps,
+            scheduler.peak_batch,
+            scheduler.refused,
         )
 
     def close(self) -> None:

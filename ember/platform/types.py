@@ -172,7 +172,8 @@ class UploadJobStatus:
 @dataclass(frozen=True)
 class LLMQueueStats:
     """The local model's scheduler: requests waiting, generating, cancelled and completed; KV cache
-    blocks in use and in all, and the share of prompt blocks found in the prefix cache."""
+    blocks in use and in all, and the share of prompt blocks found in the prefix cache; engine steps, the
+    most sequences one step decoded, and requests refused because the queue was full."""
 
     waiting: int
     running: int
@@ -181,6 +182,9 @@ class LLMQueueStats:
     kv_blocks_used: int = 0
     kv_blocks_total: int = 0
     prefix_hit_rate: float = 0.0
+    steps: int = 0
+    peak_batch: int = 0
+    refused: int = 0
 
 
 # --- operations: indexes, database, reranker ---

@@ -68,6 +68,12 @@ def serve(tmp_path: Path, models: Path, **settings) -> Iterator[tuple[str, Ember
         yield url, service
 
 
+def engine_metric(url: str, name: str) -> float:
+    """One ``ember_engine_*`` value from the server's /metrics, as Prometheus scrapes it."""
+    lines = httpx.get(f"{url}/metrics").text.splitlines()
+    return float(next(line for line in lines if line.startswith(f"{name} ")).split()[1])
+
+
 def chat_body(content: str, max_tokens: int, stream: bool) -> dict:
     body = {"model": MODEL, "messages": [{"role": "user", "content": content}], "max_tokens": max_tokens}
     if stream:
@@ -88,11 +94,10 @@ async def streamed_tokens(http: httpx.AsyncClient, content: str, max_tokens: int
 
 def test_concurrent_http_chats_decode_in_the_same_engine_steps(tiny_models_dir, tmp_path):
     clients, max_tokens = 8, 120
-    with serve(tmp_path, tiny_models_dir, llm_max_running=clients) as (url, service):
+    with serve(tmp_path, tiny_models_dir, llm_max_running=clients) as (url, _):
         with httpx.Client(base_url=url, timeout=60) as http:  # loads the model before the timed part
             assert http.post("/v1/chat/completions", json=chat_body("warm up", 2, False)).status_code == 200
-        scheduler = service.scheduler
-        steps_before = scheduler.steps
+        steps_before = engine_metric(url, "ember_engine_steps")
 
         async def all_at_once() -> list[int]:
             async with httpx.AsyncClient(base_url=url, timeout=120) as http:
@@ -104,10 +109,10 @@ def test_concurrent_http_chats_decode_in_the_same_engine_steps(tiny_models_dir, 
                 )
 
         tokens = asyncio.run(all_at_once())
-        steps = scheduler.steps - steps_before
+        steps = engine_metric(url, "ember_engine_steps") - steps_before
         assert tokens == [max_tokens] * clients  # the random model never stopped early
         # One at a time would take a step per token (960) and never batch more than one sequence.
-        assert scheduler.peak_batch == clients
+        assert engine_metric(url, "ember_engine_peak_batch") == clients
         assert steps < 2 * max_tokens, f"{steps} engine steps for {sum(tokens)} tokens"
 
 
@@ -142,6 +147,7 @@ def test_a_full_queue_answers_429_with_retry_after(tiny_models_dir, tmp_path):
                 assert streamed.json()["error"]["code"] == "server_busy"
             # Leaving A's stream cancels it: B runs, and the queue takes requests again.
             assert b.result().status_code == 200
+            assert engine_metric(url, "ember_engine_refused_requests") == 2
             answer = client.chat.completions.create(
                 model=MODEL, messages=[{"role": "user", "content": "E"}], max_tokens=4
             )

@@ -113,7 +113,7 @@ class LLMScheduler:
         self.engine = model.engine  # what callers read for the tokenizer and context window
         self.batch = BatchEngine(model.engine, max_running, kv_blocks, block_size, token_budget)
         self.max_waiting = max_waiting  # 0: no cap
-        self.cancelled = self.completed = self.failed = 0
+        self.cancelled = self.completed = self.failed = self.refused = 0
         # Forward passes, and the most sequences one of them gave a token: what shows batching at work.
         self.steps = self.peak_batch = 0
         self._queued = self._engine_waiting = self._engine_running = 0
@@ -163,6 +163,7 @@ class LLMScheduler:
             if self._closing.is_set():
                 raise SchedulerClosed("the LLM scheduler is closed")
             if self.max_waiting and self.waiting >= self.max_waiting:
+                self.refused += 1
                 raise SchedulerBusy(f"{self.waiting} requests are already waiting for the local model")
             self._queued += 1
             self._requests.put(request)

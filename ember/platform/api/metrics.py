@@ -58,6 +58,21 @@ class ApiMetrics:
             "Generations stopped because the client left or timed out",
             registry=self.registry,
         )
+        self.steps = Gauge(
+            "ember_engine_steps",
+            "Batching steps (forward passes) since the model loaded",
+            registry=self.registry,
+        )
+        self.peak_batch = Gauge(
+            "ember_engine_peak_batch",
+            "Most generations one step gave a token to, since the model loaded",
+            registry=self.registry,
+        )
+        self.refused = Gauge(
+            "ember_engine_refused_requests",
+            "Generations answered 429 because llm_max_queued were already waiting",
+            registry=self.registry,
+        )
 
     def observe_llm_queue(self, stats: LLMQueueStats) -> None:
         self.queue_depth.set(stats.waiting)
@@ -66,6 +81,9 @@ class ApiMetrics:
         self.kv_blocks_used.set(stats.kv_blocks_used)
         self.kv_blocks_total.set(stats.kv_blocks_total)
         self.prefix_hit_rate.set(stats.prefix_hit_rate)
+        self.steps.set(stats.steps)
+        self.peak_batch.set(stats.peak_batch)
+        self.refused.set(stats.refused)
 
     def record_generation(
         self, prompt_tokens: int, completion_tokens: int, since_first_token_s: float
