@@ -71,6 +71,7 @@ def test_second_concurrent_request_of_a_key_gets_429(tight_url, keys):
         release.set()
         sender.join()
     assert busy.status_code == 429 and busy.json()["error"]["type"] == "rate_limit_error"
+    assert busy.headers["retry-after"] == "1"
     assert other_key.status_code == 200
     assert first["response"].status_code == 200
     assert httpx.get(f"{tight_url}/v1/models", headers=_headers(keys["read"])).status_code == 200
