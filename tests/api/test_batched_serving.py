@@ -36,6 +36,7 @@ MODEL = "tiny-random"
 def tiny_models_dir(smollm2_gguf, tmp_path_factory) -> Path:
     tokenizer = load_gguf_tokenizer(smollm2_gguf)
     torch.manual_seed(0)
+    # Untied: with tied random embeddings, greedy decoding repeats the prompt's last token (a newline).
     config = ModelConfig(
         vocab_size=tokenizer.vocab_size,
         d_model=64,
@@ -45,7 +46,7 @@ def tiny_models_dir(smollm2_gguf, tmp_path_factory) -> Path:
         ffn_dim=128,
         max_seq_len=4096,
         tie_embeddings=False,
-    )  # fmt: skip  (untied: tied random embeddings make greedy decoding repeat the prompt's last token)
+    )
     models = tmp_path_factory.mktemp("tiny-models")
     save_model(Transformer(config).eval(), models / MODEL, tokenizer=tokenizer)
     return models
@@ -104,7 +105,7 @@ def test_concurrent_http_chats_decode_in_the_same_engine_steps(tiny_models_dir, 
                 return await asyncio.gather(
                     *(
                         streamed_tokens(http, f"Question {i}: what is {i} plus {i}?", max_tokens)
-                        for i in range(8)
+                        for i in range(clients)
                     )
                 )
 
