@@ -131,7 +131,7 @@ def run_all(path: Path, make_service: Callable[[], EmberService], runs_dir: Path
         a = dict(config["agent"])
         result.runs["agent"] = run_agent(service, a.pop("tasks"), a.pop("collection"), runs_dir, **a)
     if "llm" in config:
-        llm_run = _run_llm(service, config["llm"], runs_dir, result.notes)
+        llm_run = _run_llm(service, config["llm"], runs_dir)
         if llm_run is not None:
             result.runs["llm"] = llm_run
     out = (
@@ -143,14 +143,9 @@ def run_all(path: Path, make_service: Callable[[], EmberService], runs_dir: Path
     return result
 
 
-def _run_llm(
-    service: EmberService, options: dict[str, Any], runs_dir: Path, notes: list[str]
-) -> RunFolder | None:
-    try:
-        from ember.evals.llm_suite import BUILTIN_MCQ, run_llm_suite
-    except ImportError:
-        notes.append("[llm] skipped: this Ember has no llm suite (ember.evals.llm_suite)")
-        return None
+def _run_llm(service: EmberService, options: dict[str, Any], runs_dir: Path) -> RunFolder:
+    from ember.evals.llm_suite import BUILTIN_MCQ, run_llm_suite
+
     options = dict(options)
     if options.get("mcq") == "builtin":
         options["mcq"] = BUILTIN_MCQ

@@ -101,6 +101,23 @@ def test_the_recipe_installs_an_aligned_adapter_and_reports_both_models(aligned_
         assert failed_checks(pair["chosen"][0]["content"], pair["expect"]) == []
     assert json.loads((report.run_dir / "report.json").read_text())["model"] == "tiny-mills"
 
+    # A second run of the same budget reuses the saved data (no synthesis, no sampling) and resumes the
+    # finished training stages from their checkpoints.
+    data_before = (report.run_dir / "dpo.jsonl").read_text()
+    stages.clear()
+    service = EmberService(Settings())
+    again = align_rag(
+        service,
+        "mills",
+        "tiny-mills",
+        budget=AlignBudget(**BUDGET),
+        progress=lambda stage, done, total, metrics: stages.append((stage, metrics)),
+    )
+    service.db.dispose()
+    assert [m.get("reused") for s, m in stages if s == "synthesis"] == [str(report.run_dir)]
+    assert not [s for s, _ in stages if s == "own samples"]
+    assert (report.run_dir / "dpo.jsonl").read_text() == data_before and again.counts == report.counts
+
 
 @pytest.mark.slow
 def test_the_command_prints_both_models_side_by_side(aligned_home):

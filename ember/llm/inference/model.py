@@ -94,8 +94,15 @@ class Attention(nn.Module):
             scale = self.head_dim**-0.5
             out = torch.ops.ember_kernels.decode_attention(q.view(b, -1, self.head_dim), k, v, scale)
             return self.wo(out.view(b, 1, -1))
+        # No cache and no mask: a whole sequence from position 0 (training, scoring), where SDPA's
+        # causal kernels beat a materialised (T, T) mask, most of all in the backward pass.
         out = F.scaled_dot_product_attention(
-            q.transpose(1, 2), k, v, attn_mask=mask, enable_gqa=self.n_heads != self.n_kv_heads
+            q.transpose(1, 2),
+            k,
+            v,
+            attn_mask=mask,
+            is_causal=mask is None and cache is None and t > 1,
+            enable_gqa=self.n_heads != self.n_kv_heads,
         )
         return self.wo(out.transpose(1, 2).reshape(b, t, -1))
 
@@ -201,6 +208,7 @@ class Transformer(nn.Module):
         kv_len: int | None = None,
         logits_index: torch.Tensor | None = None,
         sees_whole_cache: bool = False,
+        logits_at: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Logits for ``tokens`` (B, T) at absolute ``positions`` (B, T), default 0..T-1.
 
@@ -209,8 +217,12 @@ class Transformer(nn.Module):
         ``logits_index`` (B,) picks one position per row, so prefill skips the LM head elsewhere.
         ``sees_whole_cache`` says every query may read all ``kv_len`` slots (one row decoding at the
         end of its cache), so no mask is built: SDPA on CPU is ~25% faster without one.
+        ``logits_at`` (B, T) bool keeps only the positions a loss scores: (N, V) logits in row-major
+        order. Fine-tuning scores a few answer tokens of long prompts, and the vocabulary-wide head
+        over every position would cost a quarter of the step.
         """
         b, t = tokens.shape
+        from_start = positions is None and cache is None  # plain causal attention, no mask needed
         if positions is None:
             positions = torch.arange(t, device=tokens.device).expand(b, t)
         x = self.tok_emb(tokens)
@@ -223,12 +235,14 @@ class Transformer(nn.Module):
             keys = cache.max_len
         # Causal by absolute position; stale cache slots past a row's position stay hidden.
         mask = None
-        if not sees_whole_cache:
+        if not (sees_whole_cache or from_start):
             mask = (torch.arange(keys, device=tokens.device) <= positions.unsqueeze(-1)).unsqueeze(1)
         for i, block in enumerate(self.layers):
             x = block(x, cos, sin, mask, positions, cache, i, kv_len)
         if logits_index is not None:
             x = x[torch.arange(b, device=x.device), logits_index].unsqueeze(1)
+        if logits_at is not None:
+            x = x[logits_at]
         return self.lm_head(self.norm(x)).float()
 
     def forward_paged(

@@ -18,15 +18,26 @@ import torch
 import torch.nn.functional as F
 
 
-def completion_logps(logits: torch.Tensor, ids: torch.Tensor, loss_mask: torch.Tensor) -> torch.Tensor:
-    """Summed log-probability (B,) of the supervised tokens of ``ids`` (B, T) under ``logits`` (B, T, V).
+def scored_positions(ids: torch.Tensor, loss_mask: torch.Tensor) -> torch.Tensor:
+    """(B, T) bool: the positions whose logits predict a supervised token (token t comes from t - 1)."""
+    keep = torch.zeros_like(ids, dtype=torch.bool)
+    keep[:, :-1] = loss_mask[:, 1:].bool()
+    return keep
 
-    Token t is predicted by the logits at t - 1, so the mask of the first token never counts.
+
+def completion_logps(logits: torch.Tensor, ids: torch.Tensor, loss_mask: torch.Tensor) -> torch.Tensor:
+    """Summed log-probability (B,) of the supervised tokens of ``ids`` (B, T).
+
+    ``logits`` are (B, T, V) for every position, or (N, V) for the ``scored_positions`` only (what
+    ``model(ids, logits_at=scored_positions(ids, loss_mask))`` returns). The first token never counts.
     """
-    targets, mask = ids[:, 1:], loss_mask[:, 1:].to(logits.dtype)
-    logps = torch.log_softmax(logits[:, :-1].float(), dim=-1)
-    token_logps = logps.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
-    return (token_logps * mask).sum(-1)
+    keep = scored_positions(ids, loss_mask)
+    if logits.dim() == 3:
+        logits = logits[keep]
+    targets = ids[:, 1:][loss_mask[:, 1:].bool()]
+    token_logps = torch.log_softmax(logits.float(), dim=-1).gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+    rows = keep.nonzero()[:, 0]
+    return torch.zeros(ids.shape[0], device=logits.device).index_add(0, rows, token_logps)
 
 
 @dataclass

@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 
 from ember.llm.inference.model import Transformer
-from ember.llm.training.dpo import completion_logps, dpo_loss
+from ember.llm.training.dpo import completion_logps, dpo_loss, scored_positions
 from ember.llm.training.dpo_data import Pair
 from ember.llm.training.item_batches import ItemBatches
 from ember.llm.training.sft_data import Example
@@ -32,12 +32,17 @@ def padded(examples: list[Example], device: torch.device | None = None) -> tuple
     return ids.to(device), mask.to(device)
 
 
+def sequence_logps(model, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Summed log-probs (B,) of each row's supervised tokens; logits only where they are scored."""
+    return completion_logps(model(ids, logits_at=scored_positions(ids, mask)), ids, mask)
+
+
 def pair_logps(
     model: Transformer, pairs: list[Pair], device: torch.device
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Summed completion log-probs (chosen, rejected) of ``pairs``, in one forward pass."""
     ids, mask = padded([p.chosen for p in pairs] + [p.rejected for p in pairs], device)
-    return completion_logps(model(ids), ids, mask).chunk(2)
+    return sequence_logps(model, ids, mask).chunk(2)
 
 
 def reference_logps(
@@ -72,7 +77,7 @@ def dpo_loss_fn(beta: float):
 
     def loss_fn(model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
         ids, mask, reference = batch["ids"], batch["mask"], batch["reference"]
-        chosen, rejected = completion_logps(model(ids), ids, mask).chunk(2)
+        chosen, rejected = sequence_logps(model, ids, mask).chunk(2)
         out = dpo_loss(chosen, rejected, reference[:, 0], reference[:, 1], beta)
         return out.loss, {k: v for k, v in out.metrics.items() if k != "loss"}
 

@@ -1,5 +1,5 @@
 """Supervised fine-tuning on the training loop: next-token loss on the supervised (assistant) tokens of
-packed conversations; every other target is -1, which ``next_token_loss`` ignores."""
+packed conversations; every other target is -1 and gets no logits at all."""
 
 from __future__ import annotations
 
@@ -8,11 +8,12 @@ from dataclasses import replace
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 
 from ember.llm.inference.model import Transformer
 from ember.llm.training.item_batches import ItemBatches
 from ember.llm.training.sft_data import Example, pack
-from ember.llm.training.trainer import TrainConfig, next_token_loss
+from ember.llm.training.trainer import TrainConfig
 from ember.llm.training.tune import run_finetune
 
 
@@ -29,7 +30,11 @@ def row_batches(rows: list[Example], size: int, seed: int) -> ItemBatches:
 
 
 def sft_loss(model, batch: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
-    return next_token_loss(model, batch), {"supervised_tokens": int((batch[1] >= 0).sum())}
+    """``next_token_loss``, with logits computed only where a target is supervised."""
+    inputs, targets = batch
+    supervised = targets >= 0
+    loss = F.cross_entropy(model(inputs, logits_at=supervised).float(), targets[supervised])
+    return loss, {"supervised_tokens": int(supervised.sum())}
 
 
 def train_sft(

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ember.platform.alignment.own_samples import reject_own_samples
-from ember.platform.alignment.synth import IDK, synthesize
+from ember.platform.alignment.synth import IDK, Synthesized, synthesize
 from ember.platform.errors import EmberError
 from ember.retrieval.types import Hit, location_of
 
@@ -98,7 +98,7 @@ def align_rag(
     from ember.llm.training.dpo_train import train_dpo
     from ember.llm.training.lora import LoraSpec
     from ember.llm.training.sft import train_sft
-    from ember.llm.training.sft_data import load_sft, render_conversation
+    from ember.llm.training.sft_data import load_sft
     from ember.llm.training.tune import finetune_config, starting_model
     from ember.llm.training.tuned_models import install_tuned
 
@@ -109,46 +109,14 @@ def align_rag(
     base_dir = service.model_path(base)
     seconds: dict[str, float] = {}
 
-    started = time.perf_counter()
     service.collection_id(collection)  # exists, else NotFoundError
-
-    def search(question: str, k: int) -> list[Hit]:
-        return service.search(question, [collection], k=k, mode="hybrid").hits
-
     tokenizer = load_tokenizer(base_dir)
-
-    def fits(messages: list[dict]) -> bool:
-        prompt, _ = render_conversation(tokenizer, messages, generation=True)
-        return len(prompt) + ANSWER_ROOM <= budget.seq_len
-
-    data = synthesize(
-        _passages(service, collection),
-        search,
-        collection,
-        budget.questions,
-        budget.passages,
-        budget.heldout_share,
-        seed=budget.seed,
-        fits=fits,
-    )
-    if not data.sft:
-        raise EmberError(
-            f"collection '{collection}' gave no training questions: it needs sentences with facts"
-        )
-    report("synthesis", 1, 1, data.counts)
-    seconds["synthesis"] = time.perf_counter() - started
-
-    started = time.perf_counter()
-    dpo_rows = data.dpo[: budget.dpo_steps * budget.batch_size]  # what one epoch of DPO uses
-    data.counts |= reject_own_samples(
-        ChatModel.load(base_dir),
-        dpo_rows,
-        seed=budget.seed,
-        progress=lambda done, total: report("own samples", done, total, {}),
-    )
-    for file, rows in (("sft.jsonl", data.sft), ("dpo.jsonl", dpo_rows), ("heldout.jsonl", data.heldout)):
-        (run_dir / file).write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
-    seconds["own samples"] = time.perf_counter() - started
+    data = _saved_data(run_dir, budget)
+    if data is None:
+        data = _new_data(service, collection, tokenizer, base_dir, budget, report, seconds)
+        _save_data(run_dir, budget, data)
+    else:
+        report("synthesis", 1, 1, {**data.counts, "reused": str(run_dir)})
 
     model, _, spec, root = starting_model(
         base_dir, LoraSpec(rank=budget.lora_rank, alpha=2 * budget.lora_rank)
@@ -196,3 +164,80 @@ def align_rag(
     )
     (run_dir / "report.json").write_text(json.dumps({**result.__dict__, "run_dir": str(run_dir)}, indent=1))
     return result
+
+
+def _new_data(service, collection: str, tokenizer, base_dir: Path, budget: AlignBudget, report, seconds):
+    """Synthesise the training data, then swap the starting model's own failing samples into the pairs."""
+    from ember.llm.inference.chat import ChatModel
+    from ember.llm.training.sft_data import render_conversation
+
+    started = time.perf_counter()
+
+    def search(question: str, k: int) -> list[Hit]:
+        return service.search(question, [collection], k=k, mode="hybrid").hits
+
+    def fits(messages: list[dict]) -> bool:
+        prompt, _ = render_conversation(tokenizer, messages, generation=True)
+        return len(prompt) + ANSWER_ROOM <= budget.seq_len
+
+    data = synthesize(
+        _passages(service, collection),
+        search,
+        collection,
+        budget.questions,
+        budget.passages,
+        budget.heldout_share,
+        seed=budget.seed,
+        fits=fits,
+    )
+    if not data.sft:
+        raise EmberError(
+            f"collection '{collection}' gave no training questions: it needs sentences with facts"
+        )
+    report("synthesis", 1, 1, data.counts)
+    seconds["synthesis"] = time.perf_counter() - started
+
+    started = time.perf_counter()
+    data.dpo = data.dpo[: budget.dpo_steps * budget.batch_size]  # what one epoch of DPO uses
+    data.counts |= reject_own_samples(
+        ChatModel.load(base_dir),
+        data.dpo,
+        seed=budget.seed,
+        progress=lambda done, total: report("own samples", done, total, {}),
+    )
+    seconds["own samples"] = time.perf_counter() - started
+    return data
+
+
+_DATA_FILES = ("sft", "dpo", "heldout")
+_DATA_BUDGET = ("questions", "seq_len", "passages", "heldout_share", "seed")
+
+
+def _save_data(run_dir: Path, budget: AlignBudget, data: Synthesized) -> None:
+    """The data files, then ``data.json`` last: a stopped run reuses them (sampling is slow on a CPU)."""
+    for name in _DATA_FILES:
+        rows = getattr(data, name)
+        (run_dir / f"{name}.jsonl").write_text(
+            "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+        )
+    made_by = {key: getattr(budget, key) for key in _DATA_BUDGET}
+    (run_dir / "data.json").write_text(json.dumps({"budget": made_by, "counts": data.counts}, indent=1))
+
+
+def _saved_data(run_dir: Path, budget: AlignBudget) -> Synthesized | None:
+    """The data a stopped run of the same budget saved, or None."""
+    marker = run_dir / "data.json"
+    if not marker.is_file():
+        return None
+    saved = json.loads(marker.read_text())
+    if saved["budget"] != {key: getattr(budget, key) for key in _DATA_BUDGET}:
+        return None
+    rows = {
+        name: [json.loads(line) for line in (run_dir / f"{name}.jsonl").read_text().splitlines()]
+        for name in _DATA_FILES
+    }
+    wanted = budget.dpo_steps * budget.batch_size
+    if len(rows["dpo"]) < wanted:  # more DPO than was sampled for
+        return None
+    rows["dpo"] = rows["dpo"][:wanted]
+    return Synthesized(**rows, counts=saved["counts"])
