@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import statistics
 import sys
 import time
@@ -41,6 +40,7 @@ from ember.agents.prompts import AGENT_SYSTEM  # noqa: E402
 from ember.agents.rag import RagConfig, RagGraph  # noqa: E402
 from ember.agents.tools import SCHEMAS  # noqa: E402
 from ember.evals.answer_scoring import answer_match  # noqa: E402
+from ember.evals.answer_scoring import looped as answer_looped  # noqa: E402
 from ember.evals.corpus_collection import document_keys  # noqa: E402
 from ember.platform.service import EmberService  # noqa: E402
 from ember.platform.settings import Settings  # noqa: E402
@@ -48,9 +48,6 @@ from ember.platform.settings import Settings  # noqa: E402
 SEARCH = [s for s in SCHEMAS if s["function"]["name"] == "search"]  # the agent's forced first call
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "evals"
 OLD_K, OLD_BUDGET, OLD_MIN_DENSE = 6, 1024, 0.25  # the pipeline before #14
-_REPEATED_RUN = re.compile(r"\b((?:\S+\s+){7}\S+)\b.*\b\1\b", re.DOTALL)
-
-
 def gold_documents(service: EmberService, collection: str) -> dict[str, int]:
     """Corpus id (or title) → the id of the document ingest_corpus made of it."""
     return {key: doc for doc, keys in document_keys(service, collection).items() for key in keys}
@@ -103,7 +100,7 @@ def prompt_part(service: EmberService, args: argparse.Namespace, gold: dict[str,
 
 def looped(answer, max_tokens: int) -> bool:  # noqa: ANN001 - a platform Answer
     hit_max = answer.usage["completion_tokens"] >= max_tokens
-    return "repetition_stopped" in answer.flags or (hit_max and bool(_REPEATED_RUN.search(answer.text)))
+    return answer_looped(answer.text, answer.flags, hit_max)
 
 
 def loops_part(service: EmberService, args: argparse.Namespace, gold: dict[str, int]) -> dict:

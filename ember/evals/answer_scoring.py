@@ -156,3 +156,11 @@ def answer_match(response: str, gold: float | str, answer_type: str, tolerance: 
         return numeric_match(response, gold, tolerance)
     by_quantity = all_quantities_match(response, str(gold), tolerance)
     return by_quantity if by_quantity is not None else exact_match(response, str(gold))
+
+
+_REPEATED_RUN = re.compile(r"\b((?:\S+\s+){7}\S+)\b.*\b\1\b", re.DOTALL)
+
+
+def looped(response: str, flags: list[str], hit_max_tokens: bool) -> bool:
+    """An answer that looped: the loop guard cut it, or it ran to max_tokens holding a repeated 8-word run."""
+    return "repetition_stopped" in flags or (hit_max_tokens and bool(_REPEATED_RUN.search(response)))

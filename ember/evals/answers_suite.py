@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ember.agents.citations import is_i_dont_know
-from ember.evals.answer_scoring import answer_match, exact_match, numeric_match, token_f1
+from ember.evals.answer_scoring import answer_match, exact_match, looped, numeric_match, token_f1
 from ember.evals.citation_support import SupportScorer, citation_support, markers_resolve
 from ember.evals.datasets import QAItem
 from ember.evals.judge.judge import Judge
@@ -87,6 +87,7 @@ def answer_item(ctx: AnswersContext, item: QAItem) -> dict[str, Any]:
     with ctx.answering:
         timed = timed_ask(ctx.service, item.question, ctx.collection, False, **ctx.sampling)
     answer = timed.answer
+    tokens = answer.usage.get("completion_tokens", 0)
     abstained = is_i_dont_know(answer.text)
     hits = ctx.service.search(item.question, [ctx.collection], k=ctx.depth).hits
     gold = str(item.answer)
@@ -107,9 +108,10 @@ def answer_item(ctx: AnswersContext, item: QAItem) -> dict[str, Any]:
         "retrieval_recall": _gold_share(item.relevant_ids, [h.document_id for h in hits], ctx.document_keys),
         "gold_in_prompt": _gold_in_prompt(item.relevant_ids, answer, ctx.document_keys),
         "flags": answer.flags,
+        "looped": looped(answer.text, answer.flags, tokens >= ctx.sampling["max_tokens"]),
         "ttft_s": timed.first_token_s,
         "total_s": timed.total_s,
-        "completion_tokens": answer.usage.get("completion_tokens", 0),
+        "completion_tokens": tokens,
         "tokens_per_s": timed.tokens_per_s,
         **judged,
     }

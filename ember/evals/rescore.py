@@ -1,9 +1,10 @@
 """`ember eval rescore RUN`: an answers or agent run scored again from its stored responses, into a new run
 folder next to it, so a scorer fix applies to earlier runs without generating again.
 
-Answers: the text scores (match, exact, numeric, F1) are recomputed; citation support, retrieval and
-judge fields are kept as they were. Agent: success within tolerance, and pass^k from it; the tolerance is
-the item's own, or, for runs from before items stored it, the task file's named in the run's config.
+Answers: the text scores (match, exact, numeric, F1) and the loop flag are recomputed; citation
+support, retrieval and judge fields are kept as they were. Agent: success within tolerance, and pass^k
+from it; the tolerance is the item's own, or, for runs from before items stored it, the task file's
+named in the run's config.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ember.evals.agent_suite import pass_hat, task_success
+from ember.evals.answer_scoring import looped
 from ember.evals.answers_suite import text_scores
 from ember.evals.datasets import load_agent_tasks
 from ember.evals.runs import RunFolder, open_run
@@ -22,7 +24,16 @@ SUMMARY_OWN = ("suite", "items", "metrics")  # recomputed; the rest of the old s
 
 
 def _answers_scores(run: RunFolder, items: list[dict]) -> Callable[[dict], dict]:
-    return lambda item: text_scores(item["response"], item["gold"], item["answer_type"])
+    max_tokens = run.read_config().get("max_tokens")
+
+    def score(item: dict) -> dict:
+        scores = text_scores(item["response"], item["gold"], item["answer_type"])
+        if max_tokens and "completion_tokens" in item:
+            hit_max = item["completion_tokens"] >= max_tokens
+            scores["looped"] = looped(item["response"], item.get("flags", []), hit_max)
+        return scores
+
+    return score
 
 
 def _agent_scores(run: RunFolder, items: list[dict]) -> Callable[[dict], dict]:

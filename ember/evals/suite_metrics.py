@@ -27,6 +27,7 @@ ANSWERS = (
     Metric("f1", "token F1"),
     Metric("abstained", "abstention rate", higher_is_better=False),
     Metric("false_abstention", "false abstention rate", higher_is_better=False, gate=True),
+    Metric("looped", "answers that loop", higher_is_better=False, gate=True),
     Metric("cites", "answers citing something"),
     Metric(
         "model_cited",

@@ -8,6 +8,7 @@ from ember.evals.answer_scoring import (
     all_quantities_match,
     answer_match,
     exact_match,
+    looped,
     numeric_match,
     quantities,
     strip_citations,
@@ -114,3 +115,11 @@ def test_exact_match_and_token_f1():
     # "the cat sat" vs "cat sat down": 2 common tokens; precision 2/3, recall 2/3 → F1 2/3
     assert token_f1("the cat sat [3]", "cat sat down") == pytest.approx(2 / 3)
     assert token_f1("dog", "cat") == 0.0
+
+
+def test_an_answer_loops_when_guarded_or_repeating_at_max_tokens():
+    run = "the model repeats this sentence of eight words"
+    assert looped(f"{run}. {run}.", [], hit_max_tokens=True)
+    assert not looped(f"{run}. {run}.", [], hit_max_tokens=False)  # it stopped by itself
+    assert not looped(f"{run}, and then it ends well enough.", [], hit_max_tokens=True)
+    assert looped("short", ["repetition_stopped"], hit_max_tokens=False)
