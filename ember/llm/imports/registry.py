@@ -70,10 +70,14 @@ def install_checkpoint(source: Path, name: str, models_dir: Path, force: bool = 
 def quantize_installed(
     source: str, mode: str, models_dir: Path, name: str | None = None, group_size: int = 32
 ) -> Path:
-    """Quantize the model ``source`` into a new model in ``models_dir`` (default ``<source>-<mode>``)."""
+    """Quantize the model ``source`` (an adapter model: merged first) into a new model in ``models_dir``
+    (default ``<source>-<mode>``)."""
+    from ember.llm.training.tuned_models import is_adapter_model, load_adapter_model
+
     src = resolve_model(source, models_dir)
     target = models_dir / (name or f"{src.name}-{mode}")
-    return _install(target, lambda tmp: quantize_checkpoint(src, tmp, mode, group_size))
+    merged = load_adapter_model(src) if is_adapter_model(src) else None  # base + LoRA, as the engine runs it
+    return _install(target, lambda tmp: quantize_checkpoint(src, tmp, mode, group_size, merged))
 
 
 def model_info(directory: Path) -> dict:

@@ -87,11 +87,14 @@ def load_tokenizer(directory: Path):
     return Tokenizer.load(Path(directory) / TOKENIZER_FILE)
 
 
-def quantize_checkpoint(source: Path, target: Path, mode: str, group_size: int = 32) -> Path:
-    """Write an int8 or int4 copy of the fp checkpoint ``source`` (tokenizer file included)."""
+def quantize_checkpoint(
+    source: Path, target: Path, mode: str, group_size: int = 32, model: Transformer | None = None
+) -> Path:
+    """Write an int8 or int4 copy of the fp checkpoint ``source`` (tokenizer file included); ``model`` is
+    its weights when the caller built them another way (an adapter model merged onto its base)."""
     from ember.llm.inference.quantize import quantize_model
 
-    model = load_model(source)
+    model = model if model is not None else load_model(source)
     save_model(quantize_model(model, mode, group_size), target)
     tokenizer_file = Path(source) / TOKENIZER_FILE
     if tokenizer_file.is_file():

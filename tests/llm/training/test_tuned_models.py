@@ -62,3 +62,16 @@ def test_a_merged_model_is_an_ordinary_checkpoint_that_quantizes(installed):
         assert (load_model(models / "tiny-merged")(IDS) - expected).abs().max() <= 1e-4
     quantized = quantize_installed("tiny-merged", "int8", models)
     assert model_info(quantized)["quantization"] == "int8"
+
+
+def test_an_adapter_model_quantizes_as_base_plus_adapter(installed):
+    models, model, tokenizer = installed
+    spec = LoraSpec(rank=4, token_ids=(3,))
+    install_tuned(model, tokenizer, models / "tiny-tuned", models / "tiny-base", spec)
+    quantized = quantize_installed("tiny-tuned", "int8", models)
+    assert quantized.name == "tiny-tuned-int8" and model_info(quantized)["quantization"] == "int8"
+    with torch.no_grad():
+        tuned, base = model(IDS), load_model(models / "tiny-base")(IDS)
+        int8 = load_model(quantized)(IDS)
+    # int8 keeps the adapter's change: far closer to the tuned logits than to the base's
+    assert (int8 - tuned).abs().max() < 0.1 * (tuned - base).abs().max()
