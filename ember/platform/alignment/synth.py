@@ -194,6 +194,7 @@ def synthesize(
 
     def unheld_search(query: str, k: int) -> list[Hit]:
         return [h for h in search(query, 2 * k) if h.document_id not in held][:k]
+
     for fact in facts:
         if counts["rag"] >= questions:
             break
