@@ -48,6 +48,8 @@ from ember.platform.settings import Settings  # noqa: E402
 SEARCH = [s for s in SCHEMAS if s["function"]["name"] == "search"]  # the agent's forced first call
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "evals"
 OLD_K, OLD_BUDGET, OLD_MIN_DENSE = 6, 1024, 0.25  # the pipeline before #14
+
+
 def gold_documents(service: EmberService, collection: str) -> dict[str, int]:
     """Corpus id (or title) → the id of the document ingest_corpus made of it."""
     return {key: doc for doc, keys in document_keys(service, collection).items() for key in keys}
