@@ -1,4 +1,5 @@
-"""The model an LLM eval scores: an installed checkpoint, as stored or quantized in memory to int8 / int4."""
+"""The model an LLM eval scores: an installed model (an adapter model merged onto its base), as stored or
+quantized in memory to int8 / int4."""
 
 from __future__ import annotations
 
@@ -7,9 +8,10 @@ from pathlib import Path
 
 import torch
 
-from ember.llm.inference.checkpoint import load_model, load_tokenizer, quantization_of
+from ember.llm.inference.checkpoint import load_tokenizer, quantization_of
 from ember.llm.inference.model import Transformer
 from ember.llm.inference.quantize import prepare_quantized, quantize_model
+from ember.llm.training.tuned_models import load_installed
 from ember.platform.errors import InvalidInputError
 
 QUANTIZATIONS = ("none", "int8", "int4")
@@ -36,7 +38,7 @@ def load_scored_model(path: Path, quantize: str | None = None) -> ScoredModel:
     """
     if quantize is not None and quantize not in QUANTIZATIONS:
         raise InvalidInputError(f"--quantize must be one of {', '.join(QUANTIZATIONS)}, got {quantize!r}")
-    model = load_model(path)
+    model = load_installed(path)
     stored = quantization_of(model)[0] or "none"
     wanted = quantize or stored
     if wanted != stored:

@@ -72,12 +72,12 @@ def quantize_installed(
 ) -> Path:
     """Quantize the model ``source`` (an adapter model: merged first) into a new model in ``models_dir``
     (default ``<source>-<mode>``)."""
-    from ember.llm.training.tuned_models import is_adapter_model, load_adapter_model
+    from ember.llm.training.tuned_models import load_installed
 
     src = resolve_model(source, models_dir)
     target = models_dir / (name or f"{src.name}-{mode}")
-    merged = load_adapter_model(src) if is_adapter_model(src) else None  # base + LoRA, as the engine runs it
-    return _install(target, lambda tmp: quantize_checkpoint(src, tmp, mode, group_size, merged))
+    model = load_installed(src)  # an adapter model: base + LoRA, as the engine runs it
+    return _install(target, lambda tmp: quantize_checkpoint(src, tmp, mode, group_size, model))
 
 
 def model_info(directory: Path) -> dict:

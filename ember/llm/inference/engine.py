@@ -90,13 +90,12 @@ class Engine:
         On CPU ``compile_decode=True`` trades a warm-up of about a minute (under half with a warm
         inductor cache) for ~1.3x faster decode of quantized models.
         """
-        from ember.llm.inference.checkpoint import load_model, load_tokenizer
-        from ember.llm.training.tuned_models import is_adapter_model, load_adapter_model
+        from ember.llm.inference.checkpoint import load_tokenizer
+        from ember.llm.training.tuned_models import load_installed
 
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         dtype = dtype or (torch.bfloat16 if device.startswith("cuda") else torch.float32)
-        load = load_adapter_model if is_adapter_model(directory) else load_model  # adapter: base + LoRA
-        model = load(directory, device=device, dtype=dtype)
+        model = load_installed(directory, device=device, dtype=dtype)  # an adapter: base + LoRA
         if compile_decode is None:
             compile_decode = device.startswith("cuda")
         return cls(model, load_tokenizer(directory), compile_decode=compile_decode)

@@ -66,6 +66,15 @@ def load_adapter_model(
     return model.eval().requires_grad_(False)
 
 
+def load_installed(
+    directory: Path, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32
+) -> Transformer:
+    """Any installed model: a checkpoint as stored, or an adapter model merged onto its base."""
+    if is_adapter_model(directory):
+        return load_adapter_model(directory, device=device, dtype=dtype)
+    return load_model(directory, device=device, dtype=dtype)
+
+
 def install_tuned(
     model: Transformer,
     tokenizer,

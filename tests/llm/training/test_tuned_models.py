@@ -5,6 +5,7 @@ import shutil
 import pytest
 import torch
 
+from ember.evals.llm_suite_model import load_scored_model
 from ember.llm.imports.registry import model_info, quantize_installed, resolve_model
 from ember.llm.inference.checkpoint import load_model, save_model
 from ember.llm.inference.engine import Engine
@@ -75,3 +76,14 @@ def test_an_adapter_model_quantizes_as_base_plus_adapter(installed):
         int8 = load_model(quantized)(IDS)
     # int8 keeps the adapter's change: far closer to the tuned logits than to the base's
     assert (int8 - tuned).abs().max() < 0.1 * (tuned - base).abs().max()
+
+
+def test_the_llm_suite_scores_an_adapter_model_as_base_plus_adapter(installed):
+    models, model, tokenizer = installed
+    install_tuned(
+        model, tokenizer, models / "tiny-tuned", models / "tiny-base", LoraSpec(rank=4, token_ids=(3,))
+    )
+    scored = load_scored_model(models / "tiny-tuned")
+    assert scored.quantization == "none"
+    with torch.no_grad():
+        assert (scored.model(IDS) - model(IDS)).abs().max() <= 1e-4
