@@ -29,7 +29,11 @@ def build_optimizers(
     decayed = [p for p in rest if p.ndim == 2]
     gains = [p for p in rest if p.ndim != 2]
     groups = [{"params": decayed, "weight_decay": weight_decay}, {"params": gains, "weight_decay": 0.0}]
-    adamw = torch.optim.AdamW([g for g in groups if g["params"]], lr=lr, betas=betas, eps=1e-8)
+    # The fused kernel (CPU and CUDA) updates every tensor in one pass: ~10% of a small model's CPU step.
+    fused = all(p.device.type in ("cpu", "cuda") and p.is_floating_point() for p in params.values())
+    adamw = torch.optim.AdamW(
+        [g for g in groups if g["params"]], lr=lr, betas=betas, eps=1e-8, fused=fused or None
+    )
     optimizers = [adamw]
     if matrices:
         optimizers.append(Muon(matrices, lr=matrix_lr, weight_decay=weight_decay))
