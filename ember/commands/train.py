@@ -35,10 +35,11 @@ def _fail(error: Exception) -> typer.Exit:
 
 @app.command()
 def prepare(
-    inputs: Annotated[
-        list[Path], typer.Argument(help="Text/Markdown files, .jsonl, .parquet, or folders of them.")
-    ],
     out: Annotated[Path, typer.Option("--out", "-o", help="Data directory to write (shards + index.json).")],
+    inputs: Annotated[
+        list[Path] | None,
+        typer.Argument(help="Text/Markdown files, .jsonl, .parquet, or folders of them (or --collection)."),
+    ] = None,
     tokenizer: Annotated[
         str, typer.Option(help="tokenizer.json path or installed model name.")
     ] = "smollm2-135m-instruct",
@@ -53,13 +54,16 @@ def prepare(
     """Tokenize documents into uint16/uint32 token shards with a held-out validation split."""
     from ember.llm.training.prepare import prepare as run_prepare
     from ember.llm.training.sources import SourceError, iter_documents
+    from ember.platform.errors import NotFoundError
 
+    if not inputs and not collection:
+        raise _fail(ValueError("nothing to prepare: give files or folders, or --collection NAME"))
     try:
         documents = iter_documents(inputs, field=field, column=column) if inputs else iter(())
         if collection:
             documents = _with_collection(documents, collection)
         index = run_prepare(documents, _tokenizer(tokenizer), out, val_fraction=val_fraction, seed=seed)
-    except (SourceError, ValueError, FileNotFoundError) as error:
+    except (SourceError, ValueError, FileNotFoundError, NotFoundError) as error:
         raise _fail(error) from error
     train, val = (sum(e["tokens"] for e in index["splits"][s]) for s in ("train", "val"))
     console.print(
@@ -68,11 +72,21 @@ def prepare(
 
 
 def _with_collection(documents, name: str):
+    from ember.platform.errors import NotFoundError
     from ember.platform.service import EmberService
 
-    yield from documents
     service = EmberService()
     try:
+        service.get_collection(name)  # an unknown name fails now, not after the files are tokenized
+    except NotFoundError:
+        service.close()
+        raise
+    return _then_collection(documents, service, name)
+
+
+def _then_collection(documents, service, name: str):
+    try:
+        yield from documents
         yield from service.document_texts(name)
     finally:
         service.close()

@@ -99,3 +99,21 @@ def test_bad_sources_name_the_file(tmp_path):
         list(iter_documents([empty]))
     records.write_text('{"body": "chosen field"}\n')
     assert list(iter_documents([records], field="body")) == [(f"{records}:1", "chosen field")]
+
+
+def test_parquet_rows_are_documents_of_the_chosen_column(tmp_path):
+    pa = pytest.importorskip("pyarrow")  # installed with the dev extras (datasets, via trl)
+    import pyarrow.parquet as pq
+
+    table = pa.table({"id": [1, 2, 3], "body": ["first page", None, "third page"]})
+    pq.write_table(table, tmp_path / "pages.parquet")
+    file = tmp_path / "pages.parquet"
+    # a null row is an empty document and is skipped, like an empty text file
+    assert list(iter_documents([file], column="body")) == [
+        (f"{file}#0", "first page"),
+        (f"{file}#2", "third page"),
+    ]
+    with pytest.raises(SourceError, match=r"pages.parquet: no column 'text' \(columns: id, body\)"):
+        list(iter_documents([file]))
+    with pytest.raises(SourceError, match="pages.parquet: row 0 of column 'id' is not text"):
+        list(iter_documents([file], column="id"))

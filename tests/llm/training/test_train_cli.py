@@ -6,6 +6,9 @@ from typer.testing import CliRunner
 
 from ember.cli import app
 from ember.llm.inference.checkpoint import load_model
+from ember.llm.training.shards import open_split
+from ember.platform.service import EmberService
+from ember.platform.settings import Settings
 
 
 def test_prepare_then_pretrain_installs_the_model(
@@ -49,3 +52,40 @@ def test_prepare_then_pretrain_installs_the_model(
     )
     assert result.exit_code == 1
     assert "batch_tokens 30 is not a multiple" in result.output
+
+
+def test_prepare_takes_every_document_of_a_collection(
+    tmp_path, monkeypatch, fresh_settings, tiny_tokenizer, documents
+):
+    home = tmp_path / "home"
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for i, text in enumerate(documents):
+        (docs / f"note{i:02d}.md").write_text(text)
+    service = EmberService(
+        Settings(home=home, database_url=f"sqlite:///{home / 'ember.db'}", sync_indexes=False)
+    )
+    service.ingest(str(docs), "notes")
+    service.db.dispose()
+    monkeypatch.setenv("EMBER_HOME", str(home))
+    monkeypatch.delenv("EMBER_DATABASE_URL", raising=False)
+    monkeypatch.setenv("COLUMNS", "200")
+    tiny_tokenizer.save(tmp_path / "tokenizer.json")
+    prepare = ["train", "prepare", "--tokenizer", str(tmp_path / "tokenizer.json"), "--val-fraction", "0.2"]
+
+    result = CliRunner().invoke(app, [*prepare, "--collection", "notes", "--out", str(tmp_path / "data")])
+    assert result.exit_code == 0, result.output
+    assert f"{len(documents)} documents" in result.output
+    tokens = sum(
+        shard.tokens.size for split in ("train", "val") for shard in open_split(tmp_path / "data", split)
+    )
+    # each document once: BOS plus its tokens
+    assert tokens == sum(len(tiny_tokenizer.encode(text)) + 1 for text in documents)
+
+    result = CliRunner().invoke(app, [*prepare, "--collection", "nope", "--out", str(tmp_path / "none")])
+    assert result.exit_code == 1
+    assert "nope" in result.output
+
+    result = CliRunner().invoke(app, [*prepare, "--out", str(tmp_path / "none")])
+    assert result.exit_code == 1
+    assert "nothing to prepare" in result.output
