@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from torch import nn
 
 from ember.llm.inference.checkpoint import load_model, quantize_checkpoint
 from ember.llm.inference.engine import Engine
@@ -114,3 +115,17 @@ def test_compiled_cpu_decode_matches_the_eager_step(smollm2_tokenizer, quantized
         agree += (fast.argmax(-1) == reference.argmax(-1)).sum().item()
         total += len(reference)
     assert agree / total >= 0.95
+
+
+def test_an_unaligned_int8_weight_is_realigned_before_a_kernel_uses_it():
+    # A weight mapped from a safetensors file can start at any byte; torch's AVX512 int8 kernel
+    # crashed on one (out_features 279: not a multiple of 16, so Ember's own kernel does not take it).
+    layer = Int8Linear.from_linear(nn.Linear(32, 279))
+    unaligned = torch.empty(279 * 32 + 1, dtype=torch.int8)[1:].view(279, 32)
+    unaligned.copy_(layer.weight)
+    layer.weight = unaligned
+    layer.prepare(torch.float32)
+    if layer.kernel is not None:
+        assert layer.weight.data_ptr() % 64 == 0
+    x = torch.randn(6, 32)
+    torch.testing.assert_close(layer(x).float(), x @ layer.dequantized().T, rtol=0.05, atol=0.05)

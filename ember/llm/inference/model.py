@@ -188,9 +188,14 @@ class Transformer(nn.Module):
         self.register_buffer("rope_sin", sin, persistent=False)
 
     def use_native_decode_attention(self, enabled: bool = True) -> None:
-        """Route one-token decode attention to Ember's CPU kernel (needs ember.llm.kernels built)."""
+        """Route one-token decode attention to Ember's CPU kernel (needs ember.llm.kernels built) where it
+        takes the shape: head size a multiple of 16 up to 256, at most 16 query heads per kv head."""
+        config = self.config
+        fits = (
+            config.head_dim % 16 == 0 and config.head_dim <= 256 and config.n_heads // config.n_kv_heads <= 16
+        )
         for block in self.layers:
-            block.attn.native_decode = enabled
+            block.attn.native_decode = enabled and fits
 
     @staticmethod
     def rope_tables(config: ModelConfig) -> tuple[torch.Tensor, torch.Tensor]:

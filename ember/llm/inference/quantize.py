@@ -113,6 +113,10 @@ class Int8Linear(nn.Module):
                 return
             del self.vnni_weight
         if hasattr(torch.ops.aten, "_weight_int8pack_mm"):
+            if self.weight.data_ptr() % 64:
+                # torch's AVX512 kernel loads the weight 64-byte aligned and crashes otherwise; weights
+                # mapped from a safetensors file can start at any offset
+                self.weight = self.weight.clone()
             probe = reference_probe.to(self.compute_dtype)
             try:
                 out = torch.ops.aten._weight_int8pack_mm(probe, self.weight, self.kernel_scales)
