@@ -116,6 +116,10 @@ def pretrain(
     compile_model: Annotated[
         bool, typer.Option("--compile/--no-compile", help="torch.compile the model.")
     ] = False,
+    fsdp: Annotated[
+        bool,
+        typer.Option("--fsdp", help="Under torchrun: shard weights, gradients and optimizer state (FSDP)."),
+    ] = False,
     seed: Annotated[int, typer.Option()] = 0,
     eval_every: Annotated[int, typer.Option(help="Steps between val bpb evaluations.")] = 100,
     val_tokens: Annotated[
@@ -158,6 +162,7 @@ def pretrain(
         grad_clip=grad_clip,
         dtype=dtype,
         compile=compile_model,
+        fsdp=fsdp,
         seed=seed,
         eval_every=eval_every,
         sample_every=sample_every,

@@ -47,7 +47,7 @@ def nats_and_bytes(
     return nats[scored].double().sum(), lengths.double().sum()
 
 
-@torch.inference_mode()
+@torch.no_grad()  # not inference_mode: FSDP reuses the gathered weights' buffers for training later
 def batch_nats_and_bytes(
     model: Transformer, inputs: torch.Tensor, targets: torch.Tensor, byte_lengths: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:

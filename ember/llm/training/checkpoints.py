@@ -24,9 +24,11 @@ import torch
 from ember.llm.inference.checkpoint import CONFIG_FILE, WEIGHTS_FILE, save_model
 from ember.llm.inference.config import ModelConfig
 from ember.llm.inference.model import Transformer
+from ember.llm.training.sharding import is_sharded, load_full_state
 
 STATE_FILE, OPTIMIZER_FILE, RNG_FILE, LATEST = "state.json", "optimizer.pt", "rng.pt", "latest"
 TRAINABLE_FILE = "trainable.safetensors"
+BY_NAME = "by-name"  # optimizer states gathered whole and keyed by parameter name (FSDP runs)
 KEEP = 2
 
 
@@ -54,11 +56,15 @@ def save_checkpoint(
     step: int,
     model: Transformer,
     tokenizer,
-    optimizers: list[torch.optim.Optimizer],
+    optimizer_states: list[dict],
     state: dict,
     before_rename=None,
 ) -> Path:
-    """Write step ``step``'s checkpoint atomically; ``before_rename`` is a test hook (crash window)."""
+    """Write step ``step``'s checkpoint atomically; ``before_rename`` is a test hook (crash window).
+
+    ``model`` holds the whole weights (gathered first when the run is sharded); ``optimizer_states`` are
+    the optimizers' state dicts, or under FSDP their whole name-keyed form (``state["optimizer_layout"]``).
+    """
     root = Path(run_dir) / "checkpoints"
     root.mkdir(parents=True, exist_ok=True)
     final = root / f"step_{step:07d}"
@@ -74,7 +80,7 @@ def save_checkpoint(
         save_file(trainable, str(partial / TRAINABLE_FILE))
         model.config.save(partial / CONFIG_FILE)
         state = {**state, "frozen_fingerprint": frozen_fingerprint(model)}
-    torch.save([o.state_dict() for o in optimizers], partial / OPTIMIZER_FILE)
+    torch.save(optimizer_states, partial / OPTIMIZER_FILE)
     torch.save(rng_states(), partial / RNG_FILE)
     (partial / STATE_FILE).write_text(json.dumps({"step": step, **state}, indent=2) + "\n")
     for file in partial.iterdir():
@@ -129,19 +135,25 @@ def load_checkpoint(directory: Path, model: Transformer, optimizers: list[torch.
             f"{directory}: saved from another model ({detail}); resume with the same model settings"
         )
     state = json.loads((directory / STATE_FILE).read_text())
-    if (directory / TRAINABLE_FILE).is_file():
-        _load_trainable(directory, model, state)
-    else:
-        _load_weights(directory, model)
     states = torch.load(directory / OPTIMIZER_FILE, weights_only=False)
     if len(states) != len(optimizers):
         raise CheckpointError(
             f"{directory}: {len(states)} optimizers saved, here {len(optimizers)} (another --optimizer)"
         )
-    for optimizer, saved_state in zip(optimizers, states, strict=True):
-        initial = [g["initial_lr"] for g in optimizer.param_groups]
-        optimizer.load_state_dict(saved_state)
-        for group, lr in zip(optimizer.param_groups, initial, strict=True):
+    initial = [[g["initial_lr"] for g in optimizer.param_groups] for optimizer in optimizers]
+    if state.get("optimizer_layout") == BY_NAME:  # saved by a sharded run: spread over this run's layout
+        load_full_state(model, optimizers, _weights(directory, model), states)
+    elif is_sharded(model):
+        raise CheckpointError(f"{directory}: saved without --fsdp; resume it without --fsdp")
+    else:
+        if (directory / TRAINABLE_FILE).is_file():
+            _load_trainable(directory, model, state)
+        else:
+            _load_weights(directory, model)
+        for optimizer, saved_state in zip(optimizers, states, strict=True):
+            optimizer.load_state_dict(saved_state)
+    for optimizer, lrs in zip(optimizers, initial, strict=True):
+        for group, lr in zip(optimizer.param_groups, lrs, strict=True):
             group["initial_lr"] = lr
     set_rng_states(torch.load(directory / RNG_FILE, weights_only=False))
     return state
@@ -166,7 +178,7 @@ def _trains_everything(model: torch.nn.Module) -> bool:
     return all(p.requires_grad for p in model.parameters())
 
 
-def _load_weights(directory: Path, model: Transformer) -> None:
+def _weights(directory: Path, model: Transformer) -> dict[str, torch.Tensor]:
     from safetensors.torch import load_file
 
     if not _trains_everything(model):
@@ -177,6 +189,11 @@ def _load_weights(directory: Path, model: Transformer) -> None:
     weights = load_file(str(directory / WEIGHTS_FILE))
     if "lm_head.weight" not in weights and model.config.tie_embeddings:
         weights["lm_head.weight"] = weights["tok_emb.weight"]
+    return weights
+
+
+def _load_weights(directory: Path, model: Transformer) -> None:
+    weights = _weights(directory, model)
     with torch.no_grad():
         missing = set(model.state_dict()) - set(weights)
         if missing:

@@ -70,6 +70,12 @@ class Distributed:
             dist.all_reduce(value)
         return value
 
+    def max(self, value: torch.Tensor) -> torch.Tensor:
+        if self.world > 1:
+            value = value.clone()
+            dist.all_reduce(value, op=dist.ReduceOp.MAX)
+        return value
+
     def barrier(self) -> None:
         if self.world > 1:
             dist.barrier()

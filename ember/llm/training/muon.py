@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import torch
 
+from ember.llm.training.sharding import like, whole
+
 # Coefficients of the quintic iteration that pushes every singular value towards 1 in five steps.
 _A, _B, _C = 3.4445, -4.7750, 2.0315
 
@@ -49,7 +51,8 @@ class Muon(torch.optim.Optimizer):
                 buffer = state["momentum"]
                 buffer.lerp_(param.grad, 1 - group["momentum"])
                 update = param.grad.lerp(buffer, group["momentum"])
-                update = orthogonalize(update, group["steps"])
+                # under FSDP each process holds rows of the matrix: orthogonalise the whole, keep its rows
+                update = like(orthogonalize(whole(update), group["steps"]), param)
                 scale = max(1.0, param.shape[0] / param.shape[1]) ** 0.5
                 if group["weight_decay"]:
                     param.mul_(1 - group["lr"] * group["weight_decay"])

@@ -17,6 +17,7 @@ from ember.llm.tokenizer import Tokenizer
 from ember.llm.training.distributed import Distributed
 from ember.llm.training.loader import PackedBatches, validation_batches
 from ember.llm.training.models import config_for_depth, fresh_model, installed_model, parameter_count
+from ember.llm.training.sharding import is_sharded
 from ember.llm.training.shards import ShardError, open_split, read_index
 from ember.llm.training.trainer import TrainConfig, Trainer
 
@@ -27,11 +28,17 @@ def validation_bpb(
     """Val bits per byte over the val split (or its first ``max_tokens``), all processes together."""
     nats = torch.zeros((), dtype=torch.float64, device=dist.device)
     bytes_ = torch.zeros((), dtype=torch.float64, device=dist.device)
-    for inputs, targets in validation_batches(
-        shards, config.micro_batch, config.seq_len, max_tokens, dist.rank, dist.world
-    ):
+    batches = list(
+        validation_batches(shards, config.micro_batch, config.seq_len, max_tokens, dist.rank, dist.world)
+    )
+    for inputs, targets in batches:
         n, b = batch_nats_and_bytes(model, inputs.to(dist.device), targets.to(dist.device), byte_lengths)
         nats, bytes_ = nats + n, bytes_ + b
+    if is_sharded(model):  # every process must join each forward pass: pad the shorter shares
+        most = dist.max(torch.tensor(len(batches), device=dist.device))
+        with torch.no_grad():
+            for _ in range(int(most) - len(batches)):
+                model(torch.zeros(1, 1, dtype=torch.long, device=dist.device))
     nats, bytes_ = dist.sum(nats), dist.sum(bytes_)
     return (nats / math.log(2) / bytes_).item()
 
@@ -93,8 +100,9 @@ def pretrain(
             model.train()
         records = trainer.run(resume=resume)
         trainer.save()
+        whole = trainer.whole_model()
         if dist.is_main:
-            save_model(trainer.model.float(), Path(run_dir) / "model", tokenizer)
+            save_model(whole.float(), Path(run_dir) / "model", tokenizer)
         return {
             "parameters": parameter_count(trainer.model),
             "steps": trainer.step,

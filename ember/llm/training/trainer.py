@@ -3,7 +3,7 @@
 What changes between them plugs in: a ``BatchSource`` (next_batch, state_dict, load_state_dict) that
 yields whatever the ``loss_fn(model, batch)`` understands (it returns the loss, or (loss, metrics) whose
 metrics join the step's record), an ``evaluate(model) -> dict`` hook and an ``on_step(record)`` callback.
-The loop owns the rest: schedule, gradient accumulation, DDP, clipping, autocast, compile, checkpoints
+The loop owns the rest: schedule, gradient accumulation, DDP or FSDP, clipping, autocast, compile, checkpoints
 (of the trainable parameters only, when part of the model is frozen) and resume, metrics, samples and
 the live display. Only the trainable (requires_grad) parameters are optimized.
 """
@@ -21,12 +21,13 @@ import torch
 import torch.nn.functional as F
 
 from ember.llm.inference.model import Transformer
-from ember.llm.training.checkpoints import latest_checkpoint, load_checkpoint, save_checkpoint
+from ember.llm.training.checkpoints import BY_NAME, latest_checkpoint, load_checkpoint, save_checkpoint
 from ember.llm.training.distributed import Distributed
 from ember.llm.training.metrics import LiveDisplay, MetricsLog, plot_metrics
 from ember.llm.training.models import flops_per_token
 from ember.llm.training.optimizers import build_optimizers, set_lr
 from ember.llm.training.schedule import lr_multiplier
+from ember.llm.training.sharding import full_model, full_optimizer_states, shard_model, whole
 
 
 class BatchSource(Protocol):
@@ -58,6 +59,7 @@ class TrainConfig:
     grad_clip: float = 1.0
     dtype: str = "auto"  # "bf16" autocast, "fp32", or auto: bf16 where the device has fast bf16 (CUDA)
     compile: bool = False
+    fsdp: bool = False  # shard weights, gradients and optimizer state over the processes (FSDP2)
     seed: int = 0
     eval_every: int = 0
     sample_every: int = 0
@@ -99,10 +101,13 @@ class Trainer:
         self.accumulation = config.accumulation(self.dist.world)
         self.device = self.dist.device
         self.model = model.to(self.device).train()
+        self.sharded = config.fsdp and self.dist.world > 1
+        if self.sharded:
+            shard_model(self.model)
         self.optimizers = build_optimizers(
             self.model, config.optimizer, config.lr, config.matrix_lr, config.weight_decay
         )
-        self.forward = self.dist.wrap(self.model)
+        self.forward = self.model if self.sharded else self.dist.wrap(self.model)
         if config.compile:
             self.forward = torch.compile(self.forward)
         bf16 = config.dtype == "bf16" or (config.dtype == "auto" and self.device.type == "cuda")
@@ -127,14 +132,25 @@ class Trainer:
         return True
 
     def save(self) -> Path | None:
+        """Checkpoint the run (main process writes; under FSDP every process helps gather first)."""
         path = None
+        state = {"cursor": self.batches.state_dict(), "config": asdict(self.config)}
+        if self.sharded:
+            model, optimizer_states = self.whole_model(), full_optimizer_states(self.model, self.optimizers)
+            state["optimizer_layout"] = BY_NAME
+        else:
+            model, optimizer_states = self.model, [o.state_dict() for o in self.optimizers]
         if self.dist.is_main:
-            state = {"cursor": self.batches.state_dict(), "config": asdict(self.config)}
             path = save_checkpoint(
-                self.run_dir, self.step, self.model, self.tokenizer, self.optimizers, state, self.save_hook
+                self.run_dir, self.step, model, self.tokenizer, optimizer_states, state, self.save_hook
             )
         self.dist.barrier()
         return path
+
+    def whole_model(self) -> Transformer | None:
+        """The model with all its weights: itself, or under FSDP a gathered CPU copy (main process only;
+        every process must call it)."""
+        return full_model(self.model) if self.sharded else self.model
 
     def train_step(self) -> float:
         """One optimizer step over ``accumulation`` micro-batches; the mean loss over all processes.
@@ -162,7 +178,7 @@ class Trainer:
         self.step_metrics = self._mean_metrics(sums)
         if cfg.grad_clip:
             norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
-            self.step_metrics["grad_norm"] = norm.item()
+            self.step_metrics["grad_norm"] = whole(norm).item()
         for optimizer in self.optimizers:
             optimizer.step()
         self.model.zero_grad(set_to_none=True)
@@ -206,7 +222,8 @@ class Trainer:
                     display.update(record, val_bpb)
                 if self.on_step is not None and self.dist.is_main:
                     self.on_step(record)
-                if self._due(cfg.sample_every) and cfg.prompts and self.dist.is_main:
+                # under FSDP every process runs the forward passes; only the main one shows them
+                if self._due(cfg.sample_every) and cfg.prompts and (self.dist.is_main or self.sharded):
                     self._samples(display)
                 if self._due(cfg.checkpoint_every):
                     self.save()
@@ -245,6 +262,8 @@ class Trainer:
             lines.append({"step": self.step, "prompt": prompt, "text": text})
             display.print(f"[step {self.step}] {text!r}")
         self.model.train()
+        if not self.dist.is_main:
+            return
         with (self.run_dir / "samples.jsonl").open("a") as handle:
             import json
 

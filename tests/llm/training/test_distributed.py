@@ -1,4 +1,5 @@
-"""Two gloo processes on CPU make the same update as one process accumulating twice as many micro-batches."""
+"""Two gloo processes on CPU, with DDP or with FSDP, make the same update as one process accumulating twice
+as many micro-batches; a checkpoint of the sharded run resumes in one process."""
 
 import os
 import socket
@@ -21,33 +22,44 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _worker(rank, world, port, data, run_dir, tokenizer_file, config, out):
+def _worker(rank, world, port, data, run_dir, tokenizer_file, config, fsdp, out):
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world))
     torch.set_num_threads(1)
     dist = Distributed.from_environment("cpu")
     tokenizer = Tokenizer.load(tokenizer_file)
-    trainer = make_trainer(data, run_dir, tokenizer, ModelConfig.from_dict(config), dist=dist, **SIZES)
-    assert trainer.accumulation == 2
+    model_config = ModelConfig.from_dict(config)
+    trainer = make_trainer(data, run_dir, tokenizer, model_config, dist=dist, fsdp=fsdp, **SIZES)
+    assert trainer.accumulation == 2 and trainer.sharded == fsdp
     losses = [trainer.train_step() for _ in range(STEPS)]
+    trainer.save()  # under FSDP, every process gathers
+    whole = trainer.whole_model()
     if rank == 0:
-        torch.save({"losses": losses, "state": trainer.model.state_dict()}, out)
+        torch.save({"losses": losses, "state": whole.state_dict()}, out)
     dist.close()
 
 
 @pytest.mark.slow  # two spawned processes importing torch: ~100 s on the shared 2-core box
+@pytest.mark.parametrize("fsdp", [False, True], ids=["ddp", "fsdp"])
 def test_two_gloo_processes_equal_one_with_double_accumulation(
-    tmp_path, tiny_tokenizer, tiny_config, documents
+    tmp_path, tiny_tokenizer, tiny_config, documents, fsdp
 ):
     data = make_data(tmp_path / "data", tiny_tokenizer, documents)
     tiny_tokenizer.save(tmp_path / "tokenizer.json")
-    out = tmp_path / "ddp.pt"
-    args = (2, _free_port(), data, tmp_path / "ddp", tmp_path / "tokenizer.json", tiny_config.to_dict(), out)
+    out, run = tmp_path / "two.pt", tmp_path / "two"
+    args = (2, _free_port(), data, run, tmp_path / "tokenizer.json", tiny_config.to_dict(), fsdp, out)
     mp.spawn(_worker, args=args, nprocs=2, join=True)
 
     single = make_trainer(data, tmp_path / "one", tiny_tokenizer, tiny_config, **SIZES)
     assert single.accumulation == 4
     losses = [single.train_step() for _ in range(STEPS)]
-    ddp = torch.load(out)
-    assert max(abs(a - b) for a, b in zip(losses, ddp["losses"], strict=True)) <= 1e-5
+    two = torch.load(out)
+    assert max(abs(a - b) for a, b in zip(losses, two["losses"], strict=True)) <= 1e-5
     for name, value in single.model.state_dict().items():
-        torch.testing.assert_close(ddp["state"][name], value, rtol=0, atol=1e-5, msg=name)
+        torch.testing.assert_close(two["state"][name], value, rtol=0, atol=1e-5, msg=name)
+
+    # the two processes' checkpoint (whole weights; under FSDP optimizer states by name) goes on in one
+    resumed = make_trainer(data, run, tiny_tokenizer, tiny_config, **{**SIZES, "micro_batch": 4})
+    assert resumed.resume() and resumed.step == STEPS
+    assert abs(resumed.train_step() - single.train_step()) <= 1e-5
+    for name, value in single.model.state_dict().items():
+        torch.testing.assert_close(resumed.model.state_dict()[name], value, rtol=0, atol=1e-5, msg=name)
