@@ -187,11 +187,10 @@ def pretrain(
         raise _fail(error) from error
     if int(os.environ.get("RANK", "0")) != 0:
         return
-    before = summary["val_bpb_before"]
+    scores = [f"{v:.4f}" for v in (summary["val_bpb_before"], summary["val_bpb"]) if v is not None]
+    bpb = f"val bpb {' -> '.join(scores)}; " if scores else ""
     console.print(
-        f"{summary['parameters']:,} parameters, {summary['steps']} steps; val bpb "
-        + (f"{before:.4f} -> " if before is not None else "")
-        + f"{summary['val_bpb']:.4f}; curves {out / 'curves.png'}"
+        f"{summary['parameters']:,} parameters, {summary['steps']} steps; {bpb}curves {out / 'curves.png'}"
     )
     if name:
         target = install_checkpoint(Path(summary["model_dir"]), name, settings.models_dir, force=True)
