@@ -1,9 +1,10 @@
 """Training tokens/s: Ember's loop (Trainer.train_step) against a plain PyTorch loop over HF
 LlamaForCausalLM of the same shape, batch, dtype and optimizer (AdamW), in the same run, alternating.
 
-    OMP_NUM_THREADS=1 python bench/train/run.py --steps 6 [--compile] [--device cuda]
+    OMP_NUM_THREADS=1 python bench/train/run.py --steps 6 [--compile] [--device cuda] [--dtype fp32]
 
-Device-agnostic: on CUDA both sides run bf16 autocast.
+Device-agnostic. Both sides run the dtype the trainer picks: with ``--dtype auto``, bf16 autocast on CUDA
+and on CPUs with bf16 hardware (AVX512-BF16, AMX), else fp32.
 """
 
 from __future__ import annotations
@@ -66,11 +67,11 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--compile", action="store_true")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--dtype", choices=("auto", "fp32", "bf16"), default="auto")
     args = parser.parse_args()
     device = torch.device(args.device)
     config = config_for_depth(args.depth, args.vocab, args.seq_len, args.width)
     tokens = args.rows * args.seq_len
-    bf16 = device.type == "cuda"
     train = TrainConfig(
         steps=10**9,
         seq_len=args.seq_len,
@@ -79,12 +80,13 @@ def main() -> None:
         optimizer="adamw",
         lr=1e-3,
         grad_clip=1.0,
-        dtype="bf16" if bf16 else "fp32",
+        dtype=args.dtype,
         compile=args.compile,
     )
     batches = RandomBatches(args.rows, args.seq_len, args.vocab)
     with tempfile.TemporaryDirectory() as run_dir:
         ember = Trainer(fresh_model(config, 0), None, train, batches, Path(run_dir), show=False)
+        bf16 = ember.bf16
         hf = hf_model(config, device)
         optimizer = torch.optim.AdamW(hf.parameters(), lr=1e-3, betas=(0.9, 0.95), eps=1e-8)
         inputs, targets = (t.to(device) for t in batches.next_batch())

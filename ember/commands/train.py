@@ -112,7 +112,9 @@ def pretrain(
     warmup_steps: Annotated[int, typer.Option()] = 0,
     warmdown_frac: Annotated[float, typer.Option(help="Share of steps spent decaying the lr to 0.")] = 0.2,
     grad_clip: Annotated[float, typer.Option(help="0 turns clipping off.")] = 1.0,
-    dtype: Annotated[str, typer.Option(help="auto (bf16 on CUDA), bf16 or fp32.")] = "auto",
+    dtype: Annotated[
+        str, typer.Option(help="auto (bf16 on CUDA and bf16-capable CPUs), bf16, fp32.")
+    ] = "auto",
     compile_model: Annotated[
         bool, typer.Option("--compile/--no-compile", help="torch.compile the model.")
     ] = False,

@@ -24,14 +24,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ember.llm.kernels import cpu_kernels_available
+from ember.llm.kernels import cpu_has_native_bf16, cpu_kernels_available
 
 MODES = ("int8", "int4")
 KERNEL_MAX_ROWS = 8
 # Without native bf16 (an AVX2 CPU) a bf16 matmul runs ~4x slower than fp32. There torch's fused kernel
 # (bf16 activations) wins up to ~128 rows (decodes, small prefill chunks), and above that dequantizing to
 # fp32 is faster (1,000 rows of 576 -> 1536: 11 ms against 21 ms for the kernel and 91 ms for bf16).
-NO_NATIVE_BF16 = torch.backends.cpu.get_cpu_capability() in ("AVX2", "DEFAULT")
+NO_NATIVE_BF16 = not cpu_has_native_bf16()
 TORCH_KERNEL_MAX_ROWS = 128 if NO_NATIVE_BF16 else KERNEL_MAX_ROWS
 
 

@@ -23,14 +23,23 @@ CPU_FLAGS = ("avx512f", "avx512bw", "avx512vl", "avx512_vnni")
 COMPILE_FLAGS = ["-O3", "-fopenmp", "-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512vnni", "-mfma"]
 
 
-def cpu_has_vnni() -> bool:
+@functools.cache
+def _cpu_flags() -> frozenset[str]:
     try:
         text = Path("/proc/cpuinfo").read_text()
     except OSError:
-        return False
+        return frozenset()
     flags_line = next((line for line in text.splitlines() if line.startswith("flags")), "")
-    flags = set(flags_line.split(":", 1)[-1].split())
-    return all(flag in flags for flag in CPU_FLAGS)
+    return frozenset(flags_line.split(":", 1)[-1].split())
+
+
+def cpu_has_vnni() -> bool:
+    return all(flag in _cpu_flags() for flag in CPU_FLAGS)
+
+
+def cpu_has_native_bf16() -> bool:
+    """bf16 dot products in hardware (AVX512-BF16 or AMX): where bf16 matmuls beat fp32 on this CPU."""
+    return bool({"avx512_bf16", "amx_bf16"} & _cpu_flags())
 
 
 def _put_ninja_on_path() -> None:

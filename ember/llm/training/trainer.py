@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from ember.llm.inference.model import Transformer
+from ember.llm.kernels import cpu_has_native_bf16
 from ember.llm.training.checkpoints import BY_NAME, latest_checkpoint, load_checkpoint, save_checkpoint
 from ember.llm.training.distributed import Distributed
 from ember.llm.training.metrics import LiveDisplay, MetricsLog, plot_metrics
@@ -57,7 +58,7 @@ class TrainConfig:
     warmdown_frac: float = 0.2
     final_lr_frac: float = 0.0
     grad_clip: float = 1.0
-    dtype: str = "auto"  # "bf16" autocast, "fp32", or auto: bf16 where the device has fast bf16 (CUDA)
+    dtype: str = "auto"  # "bf16" autocast, "fp32", or auto: bf16 on CUDA and on CPUs with bf16 hardware
     compile: bool = False
     fsdp: bool = False  # shard weights, gradients and optimizer state over the processes (FSDP2)
     seed: int = 0
@@ -110,10 +111,10 @@ class Trainer:
         self.forward = self.model if self.sharded else self.dist.wrap(self.model)
         if config.compile:
             self.forward = torch.compile(self.forward)
-        bf16 = config.dtype == "bf16" or (config.dtype == "auto" and self.device.type == "cuda")
+        self.bf16 = config.dtype == "bf16" or (config.dtype == "auto" and _fast_bf16(self.device))
         self.autocast = (
             (lambda: torch.autocast(self.device.type, dtype=torch.bfloat16))
-            if bf16
+            if self.bf16
             else contextlib.nullcontext
         )
         self.peak = config.peak_tflops or (989.0 if self.device.type == "cuda" else None)
@@ -268,6 +269,10 @@ class Trainer:
             import json
 
             handle.writelines(json.dumps(line) + "\n" for line in lines)
+
+
+def _fast_bf16(device: torch.device) -> bool:
+    return device.type == "cuda" or (device.type == "cpu" and cpu_has_native_bf16())
 
 
 def _to(batch, device: torch.device):
