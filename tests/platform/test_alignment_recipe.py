@@ -15,7 +15,8 @@ from ember.llm.inference.config import ModelConfig
 from ember.llm.inference.model import Transformer
 from ember.llm.tokenizer import Tokenizer
 from ember.platform.alignment.own_samples import failed_checks
-from ember.platform.alignment.recipe import AlignBudget, align_rag
+from ember.platform.alignment.recipe import AlignBudget, _made_by, _save_data, _saved_data, align_rag
+from ember.platform.alignment.synth import Synthesized
 from ember.platform.index_sync import IndexSync
 from ember.platform.service import EmberService
 from ember.platform.settings import Settings
@@ -128,3 +129,16 @@ def test_the_command_prints_both_models_side_by_side(aligned_home):
     assert result.exit_code == 0, result.output
     assert "held-out documents of 'mills'" in result.output and "tiny-mills" in result.output
     assert "cites_gold" in result.output
+
+
+def test_saved_data_is_reused_only_for_the_same_budget_collection_and_base(tmp_path):
+    budget = AlignBudget(**BUDGET)
+    data = Synthesized(sft=[{"messages": []}], dpo=[{"prompt": str(i)} for i in range(4)], counts={"rag": 1})
+    made_by = _made_by(budget, "mills", tmp_path / "models" / "base")
+    _save_data(tmp_path, made_by, data)
+    assert _saved_data(tmp_path, made_by, 2) == Synthesized(
+        sft=data.sft, dpo=data.dpo[:2], heldout=[], counts={"rag": 1}
+    )
+    assert _saved_data(tmp_path, made_by, 5) is None  # more pairs than were sampled
+    assert _saved_data(tmp_path, _made_by(budget, "other", tmp_path / "models" / "base"), 2) is None
+    assert _saved_data(tmp_path, _made_by(budget, "mills", tmp_path / "models" / "other"), 2) is None

@@ -70,12 +70,6 @@ class Distributed:
             dist.all_reduce(value)
         return value
 
-    def max(self, value: torch.Tensor) -> torch.Tensor:
-        if self.world > 1:
-            value = value.clone()
-            dist.all_reduce(value, op=dist.ReduceOp.MAX)
-        return value
-
     def barrier(self) -> None:
         if self.world > 1:
             dist.barrier()

@@ -28,16 +28,26 @@ def validation_bpb(
     """Val bits per byte over the val split (or its first ``max_tokens``), all processes together."""
     nats = torch.zeros((), dtype=torch.float64, device=dist.device)
     bytes_ = torch.zeros((), dtype=torch.float64, device=dist.device)
-    batches = list(
-        validation_batches(shards, config.micro_batch, config.seq_len, max_tokens, dist.rank, dist.world)
-    )
-    for inputs, targets in batches:
+    count = 0
+    for inputs, targets in validation_batches(
+        shards, config.micro_batch, config.seq_len, max_tokens, dist.rank, dist.world
+    ):
         n, b = batch_nats_and_bytes(model, inputs.to(dist.device), targets.to(dist.device), byte_lengths)
-        nats, bytes_ = nats + n, bytes_ + b
-    if is_sharded(model):  # every process must join each forward pass: pad the shorter shares
-        most = dist.max(torch.tensor(len(batches), device=dist.device))
+        nats, bytes_, count = nats + n, bytes_ + b, count + 1
+    if is_sharded(model):
+        # Every process must join each forward pass: the shorter shares run empty ones. The longest
+        # share is counted here, not with a collective, which would interleave with the forward passes.
+        most = max(
+            sum(
+                1
+                for _ in validation_batches(
+                    shards, config.micro_batch, config.seq_len, max_tokens, r, dist.world
+                )
+            )
+            for r in range(dist.world)
+        )
         with torch.no_grad():
-            for _ in range(int(most) - len(batches)):
+            for _ in range(most - count):
                 model(torch.zeros(1, 1, dtype=torch.long, device=dist.device))
     nats, bytes_ = dist.sum(nats), dist.sum(bytes_)
     return (nats / math.log(2) / bytes_).item()

@@ -111,10 +111,11 @@ def align_rag(
 
     service.collection_id(collection)  # exists, else NotFoundError
     tokenizer = load_tokenizer(base_dir)
-    data = _saved_data(run_dir, budget)
+    made_by = _made_by(budget, collection, base_dir)
+    data = _saved_data(run_dir, made_by, budget.dpo_steps * budget.batch_size)
     if data is None:
         data = _new_data(service, collection, tokenizer, base_dir, budget, report, seconds)
-        _save_data(run_dir, budget, data)
+        _save_data(run_dir, made_by, data)
     else:
         report("synthesis", 1, 1, {**data.counts, "reused": str(run_dir)})
 
@@ -213,31 +214,39 @@ _DATA_FILES = ("sft", "dpo", "heldout")
 _DATA_BUDGET = ("questions", "seq_len", "passages", "heldout_share", "seed")
 
 
-def _save_data(run_dir: Path, budget: AlignBudget, data: Synthesized) -> None:
+def _made_by(budget: AlignBudget, collection: str, base_dir: Path) -> dict:
+    """What the saved data depends on: the synthesis budget, the collection, and the base whose own
+    samples became the rejected answers."""
+    return {
+        **{key: getattr(budget, key) for key in _DATA_BUDGET},
+        "collection": collection,
+        "base": str(base_dir),
+    }
+
+
+def _save_data(run_dir: Path, made_by: dict, data: Synthesized) -> None:
     """The data files, then ``data.json`` last: a stopped run reuses them (sampling is slow on a CPU)."""
     for name in _DATA_FILES:
         rows = getattr(data, name)
         (run_dir / f"{name}.jsonl").write_text(
             "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
         )
-    made_by = {key: getattr(budget, key) for key in _DATA_BUDGET}
     (run_dir / "data.json").write_text(json.dumps({"budget": made_by, "counts": data.counts}, indent=1))
 
 
-def _saved_data(run_dir: Path, budget: AlignBudget) -> Synthesized | None:
-    """The data a stopped run of the same budget saved, or None."""
+def _saved_data(run_dir: Path, made_by: dict, wanted_dpo: int) -> Synthesized | None:
+    """The data a stopped run saved with the same ``made_by``, with at least ``wanted_dpo`` pairs, or None."""
     marker = run_dir / "data.json"
     if not marker.is_file():
         return None
     saved = json.loads(marker.read_text())
-    if saved["budget"] != {key: getattr(budget, key) for key in _DATA_BUDGET}:
+    if saved["budget"] != made_by:
         return None
     rows = {
         name: [json.loads(line) for line in (run_dir / f"{name}.jsonl").read_text().splitlines()]
         for name in _DATA_FILES
     }
-    wanted = budget.dpo_steps * budget.batch_size
-    if len(rows["dpo"]) < wanted:  # more DPO than was sampled for
+    if len(rows["dpo"]) < wanted_dpo:  # more DPO than was sampled for
         return None
-    rows["dpo"] = rows["dpo"][:wanted]
+    rows["dpo"] = rows["dpo"][:wanted_dpo]
     return Synthesized(**rows, counts=saved["counts"])

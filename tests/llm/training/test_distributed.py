@@ -10,8 +10,11 @@ import torch.multiprocessing as mp
 from pretrain_helpers import make_data, make_trainer
 
 from ember.llm.inference.config import ModelConfig
+from ember.llm.inference.evaluate import token_byte_lengths
 from ember.llm.tokenizer import Tokenizer
 from ember.llm.training.distributed import Distributed
+from ember.llm.training.pretrain import validation_bpb
+from ember.llm.training.shards import open_split
 
 STEPS, SIZES = 2, {"micro_batch": 2, "batch_tokens": 128, "seq_len": 16}
 
@@ -31,11 +34,18 @@ def _worker(rank, world, port, data, run_dir, tokenizer_file, config, fsdp, out)
     trainer = make_trainer(data, run_dir, tokenizer, model_config, dist=dist, fsdp=fsdp, **SIZES)
     assert trainer.accumulation == 2 and trainer.sharded == fsdp
     losses = [trainer.train_step() for _ in range(STEPS)]
+    bpb = _val_bpb(trainer, data, tokenizer, dist)
     trainer.save()  # under FSDP, every process gathers
     whole = trainer.whole_model()
     if rank == 0:
-        torch.save({"losses": losses, "state": whole.state_dict()}, out)
+        torch.save({"losses": losses, "state": whole.state_dict(), "bpb": bpb}, out)
     dist.close()
+
+
+def _val_bpb(trainer, data, tokenizer, dist) -> float:
+    # 3 windows of 2 x 16 tokens: one process scores two, the other one (under FSDP it runs an empty pass)
+    lengths = token_byte_lengths(tokenizer)
+    return validation_bpb(trainer.model, open_split(data, "val"), lengths, trainer.config, dist, 80)
 
 
 @pytest.mark.slow  # two spawned processes importing torch: ~100 s on the shared 2-core box
@@ -56,6 +66,7 @@ def test_two_gloo_processes_equal_one_with_double_accumulation(
     assert max(abs(a - b) for a, b in zip(losses, two["losses"], strict=True)) <= 1e-5
     for name, value in single.model.state_dict().items():
         torch.testing.assert_close(two["state"][name], value, rtol=0, atol=1e-5, msg=name)
+    assert abs(two["bpb"] - _val_bpb(single, data, tiny_tokenizer, Distributed.single("cpu"))) <= 1e-5
 
     # the two processes' checkpoint (whole weights; under FSDP optimizer states by name) goes on in one
     resumed = make_trainer(data, run, tiny_tokenizer, tiny_config, **{**SIZES, "micro_batch": 4})
