@@ -119,13 +119,15 @@ class CollectionIndex:
     @property
     def records(self) -> dict[int, ChunkRecord]:
         if self._records is None:
-            self._records = {}
+            # Built aside and published whole: concurrent searches must never see a half-read map.
+            records: dict[int, ChunkRecord] = {}
             gen = self._generation()
             if gen:
                 with open(gen / "records.jsonl", encoding="utf-8") as f:
                     for line in f:
                         record = ChunkRecord(**json.loads(line))
-                        self._records[record.chunk_id] = record
+                        records[record.chunk_id] = record
+            self._records = records
         return self._records
 
     @property
