@@ -50,6 +50,8 @@ def kernel_paths(engine: Engine) -> Counter:
     for block in model.layers:
         attention = "ember decode_attention" if block.attn.native_decode else "torch SDPA"
         paths[("Attention (decode)", attention)] += 1
+        step = "ember decode_block (one call)" if block.fused_decode is not None else "op by op"
+        paths[("Block (batch-1 decode)", step)] += 1
     return paths
 
 

@@ -1,5 +1,6 @@
 """Ember's CPU decode kernels: the int8 x int8 and int4 x int8 linear layers (exact to their own
-arithmetic, close to the dequantized math) and one-token attention over a cache prefix (= SDPA)."""
+arithmetic, close to the dequantized math) and one-token attention over a cache prefix or through
+block tables into a paged pool (= SDPA)."""
 
 import pytest
 import torch
@@ -35,7 +36,7 @@ def emulated(x: torch.Tensor, weight: torch.Tensor, scales: torch.Tensor) -> tor
     return (activations_as_the_kernels_see_them(x) @ weight.double().T * scales.double()).float()
 
 
-@pytest.mark.parametrize("rows", [1, 2, 5, 8, 11])
+@pytest.mark.parametrize("rows", [1, 2, 5, 8, 11, 40])
 @pytest.mark.parametrize(("out_features", "in_features"), [(16, 32), (192, 576), (576, 1536)])
 def test_kernel_equals_its_emulation_and_is_close_to_the_float_math(rows, out_features, in_features):
     torch.manual_seed(rows * in_features)
@@ -51,7 +52,7 @@ def test_kernel_equals_its_emulation_and_is_close_to_the_float_math(rows, out_fe
         assert (out[plain] - reference[plain]).abs().max() <= 0.02 * reference[plain].abs().max()
 
 
-@pytest.mark.parametrize("rows", [1, 3, 8, 10])
+@pytest.mark.parametrize("rows", [1, 3, 8, 10, 33])
 @pytest.mark.parametrize(
     ("out_features", "in_features", "group_size"), [(16, 32, 32), (192, 576, 32), (48, 256, 64)]
 )
@@ -119,3 +120,31 @@ def test_decode_attention_refuses_a_head_dim_it_cannot_vectorise():
     q, k = torch.randn(1, 2, 24), torch.randn(1, 2, 5, 24)
     with pytest.raises(RuntimeError, match="D a multiple of 16"):
         torch.ops.ember_kernels.decode_attention(q, k, k, 0.2)
+
+
+def test_paged_decode_attention_reads_blocks_in_place_as_sdpa_reads_them_gathered():
+    torch.manual_seed(3)
+    blocks, block_size, kv_heads, heads, dim = 40, 16, 3, 9, 64
+    k_pool, v_pool = torch.randn(2, blocks, block_size, kv_heads, dim)
+    lengths = [1, 16, 17, 300, 513]  # a lone key, a full block, one past it, several 256-key chunks
+    width = max(-(-n // block_size) for n in lengths)
+    tables = torch.full((len(lengths), width), blocks - 1)  # padding points at a block nobody reads
+    order = torch.randperm(blocks - 1)  # a row's blocks are scattered through the pool
+    for row, n in enumerate(lengths):
+        used = -(-n // block_size)
+        tables[row, :used] = order[:used].roll(row)
+    q = torch.randn(len(lengths), heads, dim) * 3
+    counts = torch.tensor(lengths)
+    out = torch.ops.ember_kernels.paged_decode_attention(q, k_pool, v_pool, tables, counts, dim**-0.5)
+    for row, n in enumerate(lengths):
+        keys = k_pool[tables[row]].flatten(0, 1)[:n].transpose(0, 1)  # (kv_heads, n, dim)
+        values = v_pool[tables[row]].flatten(0, 1)[:n].transpose(0, 1)
+        reference = F.scaled_dot_product_attention(q[row].unsqueeze(1), keys, values, enable_gqa=True)
+        torch.testing.assert_close(out[row], reference.squeeze(1), rtol=1e-5, atol=1e-5)
+
+
+def test_paged_decode_attention_refuses_a_block_outside_the_pool():
+    k_pool = torch.randn(4, 16, 1, 16)
+    q, tables = torch.randn(1, 2, 16), torch.tensor([[0, 7]])
+    with pytest.raises(RuntimeError, match="lists block 7, outside the pool"):
+        torch.ops.ember_kernels.paged_decode_attention(q, k_pool, k_pool, tables, torch.tensor([20]), 0.25)

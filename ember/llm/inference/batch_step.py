@@ -1,5 +1,6 @@
 """One continuous-batching forward pass: the scheduled tokens of many sequences, flattened, with
-their keys and values read through block tables (a gather and SDPA: runs on any device)."""
+their keys and values read through block tables (on CPUs with Ember's kernels, decodes read the
+blocks in place; elsewhere a gather and SDPA, which runs on any device)."""
 
 from __future__ import annotations
 
@@ -60,4 +61,6 @@ def _group(cache: PagedKVCache, start: int, works: list[Work], length: int, devi
         blocks[row, :used] = torch.tensor(work.table.blocks[:used])
     query_pos = torch.tensor([w.start for w in works]).view(-1, 1, 1) + torch.arange(length).view(1, -1, 1)
     mask = torch.arange(keys).view(1, 1, -1) <= query_pos
-    return AttentionGroup(start, len(works), length, blocks.to(device), mask.unsqueeze(1).to(device))
+    key_counts = torch.tensor([w.end for w in works], device=device)
+    mask = mask.unsqueeze(1).to(device)
+    return AttentionGroup(start, len(works), length, blocks.to(device), mask, key_counts)

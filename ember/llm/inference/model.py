@@ -59,8 +59,8 @@ def rotate_half(x: torch.Tensor) -> torch.Tensor:
 
 
 class Attention(nn.Module):
-    # Set by Transformer.use_native_decode_attention: one-token, unmasked float32 attention goes
-    # to ember.llm.kernels instead of SDPA.
+    # Set by Transformer.use_native_decode_attention: one-token float32 attention (unmasked, or
+    # through block tables) goes to ember.llm.kernels instead of SDPA.
     native_decode = False
 
     def __init__(self, config: ModelConfig) -> None:
@@ -123,6 +123,11 @@ class Attention(nn.Module):
         out = torch.empty_like(q[0])
         for g in batch.groups:
             end = g.start + g.rows * g.length
+            if g.length == 1 and self.native_decode and q.dtype == k_pool.dtype == torch.float32:
+                out[g.start : end] = torch.ops.ember_kernels.paged_decode_attention(
+                    q[0, g.start : end], k_pool, v_pool, g.blocks, g.key_counts, self.head_dim**-0.5
+                )
+                continue
             queries = q[0, g.start : end].view(g.rows, g.length, self.n_heads, self.head_dim).transpose(1, 2)
             # Gather whole blocks: (rows, blocks, size, heads, dim) -> (rows, heads, keys, dim).
             width = g.mask.shape[-1]
@@ -157,6 +162,9 @@ class FeedForward(nn.Module):
 
 
 class Block(nn.Module):
+    # Set by fused_decode.use_fused_decode: single-sequence decode runs as one native call.
+    fused_decode = None
+
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         self.attn_norm = RMSNorm(config.d_model, config.norm_eps)
@@ -165,6 +173,10 @@ class Block(nn.Module):
         self.ffn = FeedForward(config)
 
     def forward(self, x, cos, sin, mask, positions, cache, layer, kv_len) -> torch.Tensor:
+        # No mask with a cache means one row decoding at its position, the end of its filled slots.
+        one_token = x.shape[0] == 1 and x.shape[1] == 1 and x.dtype == torch.float32
+        if self.fused_decode is not None and one_token and mask is None and cache is not None:
+            return self.fused_decode(x, cos, sin, positions, cache, layer)
         x = x + self.attn(self.attn_norm(x), cos, sin, mask, positions, cache, layer, kv_len)
         return x + self.ffn(self.ffn_norm(x))
 

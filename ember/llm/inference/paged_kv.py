@@ -145,13 +145,15 @@ class BlockPool:
 class AttentionGroup:
     """Queries ``start .. start + rows * length`` of a flattened step, as ``rows`` sequences of
     ``length`` tokens each, attending over the blocks ``blocks`` (rows, max blocks) lists; ``mask``
-    (rows, 1, length, keys) hides future keys and padding."""
+    (rows, 1, length, keys) hides future keys and padding; ``key_counts`` (rows,) how many keys each
+    row's last query sees."""
 
     start: int
     rows: int
     length: int
     blocks: torch.Tensor
     mask: torch.Tensor
+    key_counts: torch.Tensor
 
 
 @dataclass

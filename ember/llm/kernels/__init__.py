@@ -1,7 +1,8 @@
 """Native CPU kernels that torch does not ship, built on first use with the local C++ compiler.
 
-Three decode kernels live here: int8 x int8 and int4 x int8 linear layers (int8_gemv.cpp,
-int4_gemv.cpp) and one-query attention over a cache prefix (decode_attention.cpp). They need
+Decode kernels live here: int8 x int8 and int4 x int8 linear layers (int8_gemv.cpp,
+int4_gemv.cpp), one-query attention over a cache prefix (decode_attention.cpp), and a whole decoder
+block of single-sequence decode built from them (decode_block.cpp). They need
 AVX512-VNNI; where the CPU lacks it, or no compiler or ninja is found, ``cpu_kernels_available``
 returns False and the model keeps torch's own kernels. ``EMBER_NATIVE_KERNELS=false`` turns them off.
 """
@@ -18,7 +19,10 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 HERE = Path(__file__).parent
-SOURCES = [str(HERE / name) for name in ("int8_gemv.cpp", "int4_gemv.cpp", "decode_attention.cpp")]
+SOURCES = [
+    str(HERE / name)
+    for name in ("int8_gemv.cpp", "int4_gemv.cpp", "decode_attention.cpp", "decode_block.cpp")
+]
 CPU_FLAGS = ("avx512f", "avx512bw", "avx512vl", "avx512_vnni")
 COMPILE_FLAGS = ["-O3", "-fopenmp", "-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512vnni", "-mfma"]
 
@@ -35,6 +39,11 @@ def _cpu_flags() -> frozenset[str]:
 
 def cpu_has_vnni() -> bool:
     return all(flag in _cpu_flags() for flag in CPU_FLAGS)
+
+
+def cpu_has_amx() -> bool:
+    """AMX tiles: oneDNN's bf16 matrix products there outrun Ember's int8 kernels on long inputs."""
+    return "amx_bf16" in _cpu_flags()
 
 
 def cpu_has_native_bf16() -> bool:
@@ -85,4 +94,5 @@ def cpu_kernels_available() -> bool:
         log.warning("Ember's CPU kernels could not be built, using torch's: %s", error)
         return False
     ops = torch.ops.ember_kernels
-    return all(hasattr(ops, name) for name in ("int8_linear", "int4_linear", "decode_attention"))
+    names = ("int8_linear", "int4_linear", "decode_attention", "paged_decode_attention", "decode_block")
+    return all(hasattr(ops, name) for name in names)

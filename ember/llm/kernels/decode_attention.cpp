@@ -1,4 +1,5 @@
-// Attention of one new token per row over its whole cache prefix, for CPU decode (AVX512).
+// Attention of one new token per row over its cache prefix, for CPU decode (AVX512): a contiguous
+// cache, or a paged pool read in place through block tables (continuous batching).
 //
 // torch's CPU flash-attention kernel handles a single query row poorly (it reads the cache at
 // about a third of this machine's bandwidth). Here each (row, kv head, chunk of keys) is one task:
@@ -13,6 +14,8 @@
 #include <cmath>
 #include <limits>
 #include <vector>
+
+#include "kernels.h"
 
 namespace {
 
@@ -40,14 +43,36 @@ struct Partial {
   float* acc;
 };
 
+// Where key i of one (row, kv head) lives: rows of a contiguous cache, or slots of a paged pool
+// reached through the row's block table. Values sit at the same offsets in their own tensor.
+struct ContiguousKeys {
+  int64_t offset, stride;
+  int64_t at(int64_t i) const { return offset + i * stride; }
+};
+
+struct PagedKeys {
+  const int64_t* blocks;  // the row's block table
+  int64_t block_size, slot_stride, head_offset;
+  int64_t at(int64_t i) const {
+    return (blocks[i / block_size] * block_size + i % block_size) * slot_stride + head_offset;
+  }
+};
+
 // Softmax-weighted values of keys [first, last) for the `group` query heads in q.
-void chunk(const float* q, const float* k, const float* v, int64_t key_stride, int64_t first, int64_t last,
+template <class Keys>
+void chunk(const float* q, const float* k, const float* v, const Keys& keys, int64_t first, int64_t last,
            int64_t group, int64_t dim, float scale, const Partial& out) {
   const int64_t count = last - first;
   const int64_t vectors = dim / 16;
+  if (count <= 0) {  // a row shorter than the longest: this chunk holds none of its keys
+    std::fill(out.max, out.max + group, -std::numeric_limits<float>::infinity());
+    std::fill(out.sum, out.sum + group, 0.f);
+    std::fill(out.acc, out.acc + group * dim, 0.f);
+    return;
+  }
   float scores[kMaxGroup][kChunk];
   for (int64_t i = 0; i < count; ++i) {
-    const float* key = k + (first + i) * key_stride;
+    const float* key = k + keys.at(first + i);
     for (int64_t g = 0; g < group; ++g) {
       __m512 dot = _mm512_setzero_ps();
       for (int64_t d = 0; d < vectors; ++d)
@@ -71,7 +96,7 @@ void chunk(const float* q, const float* k, const float* v, int64_t key_stride, i
     std::fill(out.acc + g * dim, out.acc + (g + 1) * dim, 0.f);
   }
   for (int64_t i = 0; i < count; ++i) {
-    const float* value = v + (first + i) * key_stride;
+    const float* value = v + keys.at(first + i);
     for (int64_t d = 0; d < vectors; ++d) {
       const __m512 row = _mm512_loadu_ps(value + d * 16);
       for (int64_t g = 0; g < group; ++g) {
@@ -82,36 +107,34 @@ void chunk(const float* q, const float* k, const float* v, int64_t key_stride, i
   }
 }
 
-// q (B, Hq, D); k, v (B, Hkv, L, D) with contiguous rows of D. Returns (B, Hq, D).
-at::Tensor decode_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, double scale) {
-  TORCH_CHECK(q.dim() == 3 && k.dim() == 4 && v.dim() == 4, "q must be (B, Hq, D), k and v (B, Hkv, L, D)");
-  TORCH_CHECK(q.scalar_type() == at::kFloat && k.scalar_type() == at::kFloat && v.scalar_type() == at::kFloat,
-              "decode_attention takes float32 tensors");
-  TORCH_CHECK(k.sizes() == v.sizes() && k.strides() == v.strides(), "k and v must have one shape and layout");
-  const int64_t batch = q.size(0), heads = q.size(1), dim = q.size(2);
-  const int64_t kv_heads = k.size(1), length = k.size(2);
-  TORCH_CHECK(k.size(0) == batch && k.size(3) == dim && heads % kv_heads == 0, "q, k and v shapes disagree");
-  TORCH_CHECK(dim % 16 == 0 && dim <= kMaxDim && heads / kv_heads <= kMaxGroup && length > 0,
-              "decode_attention needs D a multiple of 16 up to 256, at most 16 query heads per kv head, L > 0");
-  TORCH_CHECK(k.stride(3) == 1, "k and v rows must be contiguous");
+void check_query(const at::Tensor& q, int64_t kv_heads) {
+  TORCH_CHECK(q.dim() == 3 && q.scalar_type() == at::kFloat, "q must be float32 (B, Hq, D)");
+  const int64_t heads = q.size(1), dim = q.size(2);
+  TORCH_CHECK(heads % kv_heads == 0, "query heads ", heads, " are not a multiple of kv heads ", kv_heads);
+  TORCH_CHECK(dim % 16 == 0 && dim <= kMaxDim && heads / kv_heads <= kMaxGroup,
+              "decode attention needs D a multiple of 16 up to 256 and at most 16 query heads per kv head");
+}
+
+// Each (row, kv head, chunk of keys) is one task; `keys_of(b, h)` addresses the keys of row b, head h.
+template <class KeysOf>
+at::Tensor attend(const at::Tensor& q, const float* k_data, const float* v_data, int64_t kv_heads,
+                  const std::vector<int64_t>& lengths, double scale, const KeysOf& keys_of) {
   const at::Tensor query = q.contiguous();
-  const int64_t group = heads / kv_heads;
-  const int64_t chunks = (length + kChunk - 1) / kChunk;
+  const int64_t batch = q.size(0), heads = q.size(1), dim = q.size(2), group = heads / kv_heads;
+  const int64_t longest = *std::max_element(lengths.begin(), lengths.end());
+  const int64_t chunks = (longest + kChunk - 1) / kChunk;
   const int64_t tasks = batch * kv_heads * chunks;
   std::vector<float> maxes(tasks * group), sums(tasks * group), accs(tasks * group * dim);
   auto partial = [&](int64_t task) {
     return Partial{&maxes[task * group], &sums[task * group], &accs[task * group * dim]};
   };
   const float* q_data = query.data_ptr<float>();
-  const float* k_data = k.data_ptr<float>();
-  const float* v_data = v.data_ptr<float>();
   const float softmax_scale = static_cast<float>(scale);
   at::parallel_for(0, tasks, 1, [&](int64_t begin, int64_t end) {
     for (int64_t task = begin; task < end; ++task) {
       const int64_t c = task % chunks, h = (task / chunks) % kv_heads, b = task / (chunks * kv_heads);
-      const int64_t offset = b * k.stride(0) + h * k.stride(1);
-      chunk(q_data + (b * heads + h * group) * dim, k_data + offset, v_data + offset, k.stride(2), c * kChunk,
-            std::min(length, (c + 1) * kChunk), group, dim, softmax_scale, partial(task));
+      chunk(q_data + (b * heads + h * group) * dim, k_data, v_data, keys_of(b, h), c * kChunk,
+            std::min(lengths[b], (c + 1) * kChunk), group, dim, softmax_scale, partial(task));
     }
   });
   at::Tensor out = at::empty({batch, heads, dim}, q.options());
@@ -135,6 +158,64 @@ at::Tensor decode_attention(const at::Tensor& q, const at::Tensor& k, const at::
   return out;
 }
 
+}  // namespace
+
+namespace ember {
+
+// q (B, Hq, D); k, v (B, Hkv, L, D) with contiguous rows of D. Returns (B, Hq, D).
+at::Tensor decode_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, double scale) {
+  TORCH_CHECK(k.dim() == 4 && v.dim() == 4, "k and v must be (B, Hkv, L, D)");
+  TORCH_CHECK(k.scalar_type() == at::kFloat && v.scalar_type() == at::kFloat, "decode_attention takes float32 tensors");
+  TORCH_CHECK(k.sizes() == v.sizes() && k.strides() == v.strides(), "k and v must have one shape and layout");
+  check_query(q, k.size(1));
+  TORCH_CHECK(k.size(0) == q.size(0) && k.size(3) == q.size(2) && k.size(2) > 0, "q, k and v shapes disagree");
+  TORCH_CHECK(k.stride(3) == 1, "k and v rows must be contiguous");
+  const std::vector<int64_t> lengths(q.size(0), k.size(2));
+  return attend(q, k.data_ptr<float>(), v.data_ptr<float>(), k.size(1), lengths, scale,
+                [&](int64_t b, int64_t h) { return ContiguousKeys{b * k.stride(0) + h * k.stride(1), k.stride(2)}; });
+}
+
+}  // namespace ember
+
+namespace {
+
+// q (R, Hq, D): one new token per row; k_pool, v_pool (blocks, block_size, Hkv, D); blocks (R, W)
+// each row's block table; lengths (R,) how many keys each row sees. Keys are read in place.
+at::Tensor paged_decode_attention(const at::Tensor& q, const at::Tensor& k_pool, const at::Tensor& v_pool,
+                                  const at::Tensor& blocks, const at::Tensor& lengths, double scale) {
+  TORCH_CHECK(k_pool.dim() == 4 && k_pool.sizes() == v_pool.sizes() && k_pool.scalar_type() == at::kFloat &&
+                  v_pool.scalar_type() == at::kFloat && k_pool.is_contiguous() && v_pool.is_contiguous(),
+              "k_pool and v_pool must be contiguous float32 (blocks, block_size, Hkv, D)");
+  check_query(q, k_pool.size(2));
+  const int64_t rows = q.size(0), block_size = k_pool.size(1);
+  TORCH_CHECK(k_pool.size(3) == q.size(2), "q and the pools disagree on the head size");
+  TORCH_CHECK(blocks.dim() == 2 && blocks.size(0) == rows && blocks.scalar_type() == at::kLong,
+              "blocks must be int64 (rows, max blocks)");
+  TORCH_CHECK(lengths.numel() == rows && lengths.scalar_type() == at::kLong, "lengths must be int64 (rows,)");
+  const at::Tensor table = blocks.contiguous();
+  const int64_t* table_data = table.data_ptr<int64_t>();
+  const int64_t* length_data = lengths.contiguous().data_ptr<int64_t>();
+  std::vector<int64_t> counts(length_data, length_data + rows);
+  for (int64_t r = 0; r < rows; ++r) {
+    TORCH_CHECK(counts[r] > 0 && counts[r] <= table.size(1) * block_size, "row ", r, " sees ", counts[r],
+                " keys, outside its block table of ", table.size(1), " blocks");
+    for (int64_t i = 0; i < (counts[r] + block_size - 1) / block_size; ++i) {
+      const int64_t block = table_data[r * table.size(1) + i];
+      TORCH_CHECK(block >= 0 && block < k_pool.size(0), "row ", r, " lists block ", block, ", outside the pool");
+    }
+  }
+  const int64_t slot_stride = k_pool.stride(1), head_stride = k_pool.stride(2);
+  return attend(q, k_pool.data_ptr<float>(), v_pool.data_ptr<float>(), k_pool.size(2), counts, scale,
+                [&](int64_t b, int64_t h) {
+                  return PagedKeys{table_data + b * table.size(1), block_size, slot_stride, h * head_stride};
+                });
+}
+
+at::Tensor paged_decode_attention_meta(const at::Tensor& q, const at::Tensor&, const at::Tensor&, const at::Tensor&,
+                                       const at::Tensor&, double) {
+  return at::empty_like(q);
+}
+
 at::Tensor decode_attention_meta(const at::Tensor& q, const at::Tensor&, const at::Tensor&, double) {
   return at::empty_like(q);
 }
@@ -143,6 +224,13 @@ at::Tensor decode_attention_meta(const at::Tensor& q, const at::Tensor&, const a
 
 TORCH_LIBRARY_FRAGMENT(ember_kernels, m) {
   m.def("decode_attention(Tensor q, Tensor k, Tensor v, float scale) -> Tensor");
+  m.def("paged_decode_attention(Tensor q, Tensor k_pool, Tensor v_pool, Tensor blocks, Tensor lengths, float scale) -> Tensor");
 }
-TORCH_LIBRARY_IMPL(ember_kernels, CPU, m) { m.impl("decode_attention", decode_attention); }
-TORCH_LIBRARY_IMPL(ember_kernels, Meta, m) { m.impl("decode_attention", decode_attention_meta); }
+TORCH_LIBRARY_IMPL(ember_kernels, CPU, m) {
+  m.impl("decode_attention", ember::decode_attention);
+  m.impl("paged_decode_attention", paged_decode_attention);
+}
+TORCH_LIBRARY_IMPL(ember_kernels, Meta, m) {
+  m.impl("decode_attention", decode_attention_meta);
+  m.impl("paged_decode_attention", paged_decode_attention_meta);
+}

@@ -13,6 +13,7 @@
 
 #include <cstring>
 
+#include "kernels.h"
 #include "quantized_rows.h"
 
 namespace {
@@ -65,6 +66,10 @@ constexpr TileFn kTileFns[kMaxRows] = {tiles<1>, tiles<2>, tiles<3>, tiles<4>,
                                        tiles<5>, tiles<6>, tiles<7>, tiles<8>};
 
 // x (M, K) float32; packed (N/16, K/32, 8, 32) uint8; scales, mins (N/16, K/32, 16) float16.
+}  // namespace
+
+namespace ember {
+
 at::Tensor int4_linear(const at::Tensor& x, const at::Tensor& packed, const at::Tensor& scales,
                        const at::Tensor& mins) {
   TORCH_CHECK(x.dim() == 2 && x.scalar_type() == at::kFloat, "x must be a 2-D float32 tensor");
@@ -80,16 +85,23 @@ at::Tensor int4_linear(const at::Tensor& x, const at::Tensor& packed, const at::
   const at::Tensor w_scales = scales.contiguous(), w_mins = mins.contiguous();
   at::Tensor out = at::empty({rows, n}, x.options());
   const ember::QuantizedRows quantized = ember::quantize_rows(input.data_ptr<float>(), rows, k);
-  for (int64_t r0 = 0; r0 < rows; r0 += kMaxRows) {
-    const TileFn fn = kTileFns[std::min(kMaxRows, rows - r0) - 1];
-    at::parallel_for(0, n / kTile, 4, [&](int64_t first, int64_t last) {
-      fn(weight.data_ptr<uint8_t>(), w_scales.data_ptr<at::Half>(), w_mins.data_ptr<at::Half>(),
-         quantized.codes.data() + r0 * k, quantized.scales.data() + r0 * blocks,
-         quantized.sums.data() + r0 * blocks, out.data_ptr<float>() + r0 * n, k, n, first, last);
-    });
-  }
+  // Each tile serves every group of rows while its weights are in L1 (batched decode, prefill chunks).
+  at::parallel_for(0, n / kTile, 4, [&](int64_t first, int64_t last) {
+    for (int64_t t = first; t < last; ++t) {
+      for (int64_t r0 = 0; r0 < rows; r0 += kMaxRows) {
+        kTileFns[std::min(kMaxRows, rows - r0) - 1](
+            weight.data_ptr<uint8_t>(), w_scales.data_ptr<at::Half>(), w_mins.data_ptr<at::Half>(),
+            quantized.codes.data() + r0 * k, quantized.scales.data() + r0 * blocks,
+            quantized.sums.data() + r0 * blocks, out.data_ptr<float>() + r0 * n, k, n, t, t + 1);
+      }
+    }
+  });
   return out;
 }
+
+}  // namespace ember
+
+namespace {
 
 at::Tensor int4_linear_meta(const at::Tensor& x, const at::Tensor& packed, const at::Tensor&, const at::Tensor&) {
   return at::empty({x.size(0), packed.size(0) * kTile}, x.options());
@@ -100,5 +112,5 @@ at::Tensor int4_linear_meta(const at::Tensor& x, const at::Tensor& packed, const
 TORCH_LIBRARY_FRAGMENT(ember_kernels, m) {
   m.def("int4_linear(Tensor x, Tensor packed, Tensor scales, Tensor mins) -> Tensor");
 }
-TORCH_LIBRARY_IMPL(ember_kernels, CPU, m) { m.impl("int4_linear", int4_linear); }
+TORCH_LIBRARY_IMPL(ember_kernels, CPU, m) { m.impl("int4_linear", ember::int4_linear); }
 TORCH_LIBRARY_IMPL(ember_kernels, Meta, m) { m.impl("int4_linear", int4_linear_meta); }

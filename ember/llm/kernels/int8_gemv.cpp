@@ -12,6 +12,7 @@
 
 #include <cstring>
 
+#include "kernels.h"
 #include "quantized_rows.h"
 
 namespace {
@@ -57,6 +58,10 @@ using TileFn = void (*)(const uint8_t*, const int8_t*, const float*, const float
 constexpr TileFn kTileFns[kMaxRows] = {tiles<1>, tiles<2>, tiles<3>, tiles<4>,
                                        tiles<5>, tiles<6>, tiles<7>, tiles<8>};
 
+}  // namespace
+
+namespace ember {
+
 at::Tensor int8_linear(const at::Tensor& x, const at::Tensor& packed, const at::Tensor& scales) {
   TORCH_CHECK(x.dim() == 2 && x.scalar_type() == at::kFloat, "x must be a 2-D float32 tensor");
   TORCH_CHECK(packed.dim() == 4 && packed.scalar_type() == at::kByte, "packed must be (N/16, K/4, 16, 4) uint8");
@@ -74,18 +79,24 @@ at::Tensor int8_linear(const at::Tensor& x, const at::Tensor& packed, const at::
   for (int64_t r = 0; r < rows; ++r)
     for (int64_t b = 0; b < k / kBlock; ++b)
       offsets[r] += x_scales[r * (k / kBlock) + b] * 128.f * quantized.sums[r * (k / kBlock) + b];
-  for (int64_t r0 = 0; r0 < rows; r0 += kMaxRows) {
-    const int64_t chunk = std::min(kMaxRows, rows - r0);
-    const TileFn fn = kTileFns[chunk - 1];
-    // A few tiles per task: enough work per thread to hide the fork, even for 192-wide outputs.
-    at::parallel_for(0, n / kTile, 4, [&](int64_t first, int64_t last) {
-      fn(weight.data_ptr<uint8_t>(), codes + r0 * k, x_scales + r0 * (k / kBlock),
-         offsets.data() + r0, channel_scales.data_ptr<float>(), out.data_ptr<float>() + r0 * n, k, n, first,
-         last);
-    });
-  }
+  // A few tiles per task: enough work per thread to hide the fork, even for 192-wide outputs. Each
+  // tile serves every group of rows while its weights are in L1 (batched decode, prefill chunks).
+  at::parallel_for(0, n / kTile, 4, [&](int64_t first, int64_t last) {
+    for (int64_t t = first; t < last; ++t) {
+      for (int64_t r0 = 0; r0 < rows; r0 += kMaxRows) {
+        kTileFns[std::min(kMaxRows, rows - r0) - 1](weight.data_ptr<uint8_t>(), codes + r0 * k,
+                                                    x_scales + r0 * (k / kBlock), offsets.data() + r0,
+                                                    channel_scales.data_ptr<float>(),
+                                                    out.data_ptr<float>() + r0 * n, k, n, t, t + 1);
+      }
+    }
+  });
   return out;
 }
+
+}  // namespace ember
+
+namespace {
 
 at::Tensor int8_linear_meta(const at::Tensor& x, const at::Tensor& packed, const at::Tensor& scales) {
   return at::empty({x.size(0), packed.size(0) * kTile}, x.options());
@@ -94,5 +105,5 @@ at::Tensor int8_linear_meta(const at::Tensor& x, const at::Tensor& packed, const
 }  // namespace
 
 TORCH_LIBRARY_FRAGMENT(ember_kernels, m) { m.def("int8_linear(Tensor x, Tensor packed, Tensor scales) -> Tensor"); }
-TORCH_LIBRARY_IMPL(ember_kernels, CPU, m) { m.impl("int8_linear", int8_linear); }
+TORCH_LIBRARY_IMPL(ember_kernels, CPU, m) { m.impl("int8_linear", ember::int8_linear); }
 TORCH_LIBRARY_IMPL(ember_kernels, Meta, m) { m.impl("int8_linear", int8_linear_meta); }
