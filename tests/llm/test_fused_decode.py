@@ -1,14 +1,16 @@
-"""Single-sequence decode as one native call per block: the op-by-op step's logits, cache and tokens."""
+"""Decode as one native call per block (one sequence, or a batching step): the op-by-op results."""
 
+import random
 from pathlib import Path
 
 import pytest
 import torch
 
+from ember.llm.inference.batch_engine import BatchEngine
 from ember.llm.inference.config import ModelConfig
 from ember.llm.inference.engine import Engine
 from ember.llm.inference.evaluate import bits_per_byte
-from ember.llm.inference.fused_decode import use_fused_decode
+from ember.llm.inference.fused_decode import FusedBlock, use_fused_decode
 from ember.llm.inference.kv_cache import KVCache
 from ember.llm.inference.model import Transformer
 from ember.llm.inference.quantize import prepare_quantized, quantize_model
@@ -20,11 +22,11 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def tiny_model(mode: str) -> Transformer:
+def tiny_model(mode: str, vocab_size: int = 256) -> Transformer:
     """Grouped-query attention (4 query heads on 2 kv heads) with a rotary scaling rule, quantized."""
     torch.manual_seed(0)
     config = ModelConfig(
-        vocab_size=256, d_model=128, n_layers=3, n_heads=4, n_kv_heads=2, ffn_dim=320, max_seq_len=96,
+        vocab_size=vocab_size, d_model=128, n_layers=3, n_heads=4, n_kv_heads=2, ffn_dim=320, max_seq_len=96,
         rope_scaling={"type": "linear", "factor": 2.0},
     )  # fmt: skip
     model = Transformer(config).eval()
@@ -60,6 +62,32 @@ def test_a_fused_step_gives_the_op_by_op_logits_and_cache(mode):
     caches = zip(fused_cache.k + fused_cache.v, reference_cache.k + reference_cache.v, strict=True)
     for ours, theirs in caches:
         assert torch.allclose(ours, theirs, atol=1e-5)
+
+
+def test_continuous_batching_decodes_fused_as_each_sequence_decodes_alone(smollm2_tokenizer, monkeypatch):
+    model = tiny_model("int4", vocab_size=smollm2_tokenizer.vocab_size)
+    engine = Engine(model, smollm2_tokenizer)
+    fused_steps = []
+    paged = FusedBlock.paged
+    monkeypatch.setattr(
+        FusedBlock, "paged", lambda self, x, *rest: fused_steps.append(x.shape[1]) or paged(self, x, *rest)
+    )
+    rng = random.Random(1)
+    prompts = [[rng.randrange(1, 4000) for _ in range(rng.randrange(2, 70))] for _ in range(10)]
+    params = SamplingParams(max_tokens=12, logprobs=True, stop_token_ids=set())
+    batch = BatchEngine(engine, max_running=10, num_blocks=256, block_size=8, token_budget=64)
+    sequences = [batch.add(prompt, params) for prompt in prompts]
+    tokens, logprobs = {id(s): [] for s in sequences}, {id(s): [] for s in sequences}
+    while batch.has_work():
+        for sequence, chunk in batch.step():
+            tokens[id(sequence)] += chunk.token_ids
+            logprobs[id(sequence)] += chunk.logprobs
+    assert max(fused_steps) == 10  # steps where every sequence decodes went through paged_decode_block
+    assert batch.pool.used == 0
+    for prompt, sequence in zip(prompts, sequences, strict=True):
+        alone = engine.generate([prompt], params)[0]  # decode_block over a contiguous cache
+        assert tokens[id(sequence)] == alone.token_ids
+        assert logprobs[id(sequence)] == pytest.approx(alone.logprobs, abs=1e-4)
 
 
 def test_stacked_weights_are_held_once_and_the_layers_still_agree():

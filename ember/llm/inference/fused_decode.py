@@ -1,4 +1,5 @@
-"""Single-sequence decode with one native call per decoder block (ember.llm.kernels' decode_block).
+"""Decode with one native call per decoder block (ember.llm.kernels' decode_block, and
+paged_decode_block for continuous-batching steps in which every sequence decodes).
 
 Each block's Q, K and V projections become one product, and so do the gate and up projections:
 their kernel weights are stacked along the outputs once, and every layer's own kernel then reads
@@ -13,6 +14,7 @@ import torch
 from torch import nn
 
 from ember.llm.inference.kv_cache import KVCache
+from ember.llm.inference.paged_kv import PagedBatch, PagedKVCache
 from ember.llm.inference.quantize import Int4Linear, Int8Linear
 
 
@@ -42,6 +44,24 @@ class FusedBlock:
         out = torch.ops.ember_kernels.decode_block(
             x.view(1, -1), self.attn_norm, self.ffn_norm, self.qkv, self.wo, self.gate_up, self.down,
             cache.k[layer], cache.v[layer], cos.reshape(-1), sin.reshape(-1), at, self.n_heads, self.eps,
+        )  # fmt: skip
+        return out.view_as(x)
+
+    def paged(
+        self,
+        x: torch.Tensor,
+        cos: torch.Tensor,
+        sin: torch.Tensor,
+        cache: PagedKVCache,
+        batch: PagedBatch,
+        layer: int,
+    ) -> torch.Tensor:
+        """x (1, R, d): a continuous-batching step in which every one of R sequences decodes one token."""
+        (group,) = batch.groups
+        out = torch.ops.ember_kernels.paged_decode_block(
+            x[0], self.attn_norm, self.ffn_norm, self.qkv, self.wo, self.gate_up, self.down,
+            cache.k[layer], cache.v[layer], cos.reshape(x.shape[1], -1), sin.reshape(x.shape[1], -1),
+            batch.slots, group.blocks, group.key_counts, self.n_heads, self.eps,
         )  # fmt: skip
         return out.view_as(x)
 
@@ -93,8 +113,8 @@ def fused_block(block: nn.Module) -> FusedBlock | None:
 
 
 def use_fused_decode(model: nn.Module, enabled: bool = True) -> int:
-    """Route single-sequence decode of each block that has native kernel weights (int8 or int4 on an
-    AVX512-VNNI CPU) and native decode attention to decode_block; returns how many blocks use it."""
+    """Route decode steps of each block that has native kernel weights (int8 or int4 on an AVX512-VNNI
+    CPU) and native decode attention to the fused kernels; returns how many blocks use them."""
     count = 0
     for block in model.layers:
         block.fused_decode = fused_block(block) if enabled and block.attn.native_decode else None

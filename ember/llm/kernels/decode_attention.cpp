@@ -175,10 +175,6 @@ at::Tensor decode_attention(const at::Tensor& q, const at::Tensor& k, const at::
                 [&](int64_t b, int64_t h) { return ContiguousKeys{b * k.stride(0) + h * k.stride(1), k.stride(2)}; });
 }
 
-}  // namespace ember
-
-namespace {
-
 // q (R, Hq, D): one new token per row; k_pool, v_pool (blocks, block_size, Hkv, D); blocks (R, W)
 // each row's block table; lengths (R,) how many keys each row sees. Keys are read in place.
 at::Tensor paged_decode_attention(const at::Tensor& q, const at::Tensor& k_pool, const at::Tensor& v_pool,
@@ -194,7 +190,8 @@ at::Tensor paged_decode_attention(const at::Tensor& q, const at::Tensor& k_pool,
   TORCH_CHECK(lengths.numel() == rows && lengths.scalar_type() == at::kLong, "lengths must be int64 (rows,)");
   const at::Tensor table = blocks.contiguous();
   const int64_t* table_data = table.data_ptr<int64_t>();
-  const int64_t* length_data = lengths.contiguous().data_ptr<int64_t>();
+  const at::Tensor key_counts = lengths.contiguous();
+  const int64_t* length_data = key_counts.data_ptr<int64_t>();
   std::vector<int64_t> counts(length_data, length_data + rows);
   for (int64_t r = 0; r < rows; ++r) {
     TORCH_CHECK(counts[r] > 0 && counts[r] <= table.size(1) * block_size, "row ", r, " sees ", counts[r],
@@ -210,6 +207,10 @@ at::Tensor paged_decode_attention(const at::Tensor& q, const at::Tensor& k_pool,
                   return PagedKeys{table_data + b * table.size(1), block_size, slot_stride, h * head_stride};
                 });
 }
+
+}  // namespace ember
+
+namespace {
 
 at::Tensor paged_decode_attention_meta(const at::Tensor& q, const at::Tensor&, const at::Tensor&, const at::Tensor&,
                                        const at::Tensor&, double) {
@@ -228,7 +229,7 @@ TORCH_LIBRARY_FRAGMENT(ember_kernels, m) {
 }
 TORCH_LIBRARY_IMPL(ember_kernels, CPU, m) {
   m.impl("decode_attention", ember::decode_attention);
-  m.impl("paged_decode_attention", paged_decode_attention);
+  m.impl("paged_decode_attention", ember::paged_decode_attention);
 }
 TORCH_LIBRARY_IMPL(ember_kernels, Meta, m) {
   m.impl("decode_attention", decode_attention_meta);

@@ -1,6 +1,8 @@
-// One decoder block of single-sequence decode in one call: RMSNorm, fused QKV projection, RoPE,
-// cache write, attention, output projection and residual, RMSNorm, fused gate/up projection,
-// SiLU, down projection and residual.
+// One decoder block of decode in one call: RMSNorm, fused QKV projection, RoPE, cache write,
+// attention, output projection and residual, RMSNorm, fused gate/up projection, SiLU, down
+// projection and residual. Two cache layouts: one sequence's contiguous cache (decode_block), and
+// many sequences' slots in a paged pool reached through block tables (paged_decode_block, a
+// continuous-batching step where every sequence decodes).
 //
 // Written as torch ops, a block is about 70 dispatches; for a 30-layer model on 2 cores that
 // overhead took twice as long as the matrix products themselves. Here the small vector work is
@@ -27,17 +29,19 @@ at::Tensor linear(const at::Tensor& x, at::TensorList weights) {
   }
 }
 
-// weight * x / rms(x), as the model's RMSNorm computes it in float32.
+// weight * x / rms(x) for each row, as the model's RMSNorm computes it in float32.
 at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps) {
-  const int64_t d = x.numel();
+  const int64_t rows = x.size(0), d = x.size(1);
   at::Tensor out = at::empty_like(x);
-  const float* in = x.data_ptr<float>();
   const float* w = weight.data_ptr<float>();
-  float* o = out.data_ptr<float>();
-  float squares = 0.f;
-  for (int64_t i = 0; i < d; ++i) squares += in[i] * in[i];
-  const float inverse = 1.f / std::sqrt(squares / static_cast<float>(d) + static_cast<float>(eps));
-  for (int64_t i = 0; i < d; ++i) o[i] = w[i] * (in[i] * inverse);
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* in = x.data_ptr<float>() + r * d;
+    float* o = out.data_ptr<float>() + r * d;
+    float squares = 0.f;
+    for (int64_t i = 0; i < d; ++i) squares += in[i] * in[i];
+    const float inverse = 1.f / std::sqrt(squares / static_cast<float>(d) + static_cast<float>(eps));
+    for (int64_t i = 0; i < d; ++i) o[i] = w[i] * (in[i] * inverse);
+  }
   return out;
 }
 
@@ -54,51 +58,112 @@ void rope(float* x, int64_t heads, int64_t dim, const float* cos, const float* s
   }
 }
 
-// x (1, d) float32 at `position` (a one-element int64 tensor: an int argument would make torch.compile
-// specialise on every value); k_cache, v_cache (1, Hkv, max_len, D) are written at the position and
-// read over [0, position]; cos, sin hold the position's D rotary values. Returns the new x.
+struct BlockWeights {
+  const at::Tensor& attn_norm;
+  const at::Tensor& ffn_norm;
+  at::TensorList qkv, wo, gate_up, down;
+  int64_t n_heads, kv_heads, dim;
+  double eps;
+};
+
+// x (R, d) float32, one new token per row, with its rotary values in rows of cos and sin (R, D).
+// `store_and_attend(projected)` gets the (R, (Hq + 2 Hkv) * D) rotated queries, keys and values,
+// stores the keys and values and returns the attention output (R, Hq, D). Returns the new x.
+template <class StoreAndAttend>
+at::Tensor run_block(const at::Tensor& x, const BlockWeights& w, const at::Tensor& cos, const at::Tensor& sin,
+                     const StoreAndAttend& store_and_attend) {
+  TORCH_CHECK(x.dim() == 2 && x.scalar_type() == at::kFloat && x.is_contiguous(),
+              "x must be contiguous float32 rows (R, d)");
+  const int64_t rows = x.size(0), dim = w.dim, width = (w.n_heads + 2 * w.kv_heads) * dim;
+  TORCH_CHECK(cos.numel() == rows * dim && sin.numel() == rows * dim && cos.is_contiguous() && sin.is_contiguous(),
+              "cos and sin must hold head_dim values per row");
+  const at::Tensor projected = linear(rms_norm(x, w.attn_norm, w.eps), w.qkv);
+  TORCH_CHECK(projected.size(1) == width, "the QKV projection's width does not match the heads");
+  for (int64_t r = 0; r < rows; ++r) {
+    float* q = projected.data_ptr<float>() + r * width;
+    const float* c = cos.data_ptr<float>() + r * dim;
+    const float* s = sin.data_ptr<float>() + r * dim;
+    rope(q, w.n_heads, dim, c, s);
+    rope(q + w.n_heads * dim, w.kv_heads, dim, c, s);
+  }
+  const at::Tensor attended = store_and_attend(projected);
+  at::Tensor hidden = x + linear(attended.view({rows, w.n_heads * dim}), w.wo);
+
+  const at::Tensor gates = linear(rms_norm(hidden, w.ffn_norm, w.eps), w.gate_up);
+  const int64_t ffn = gates.size(1) / 2;
+  for (int64_t r = 0; r < rows; ++r) {
+    float* g = gates.data_ptr<float>() + r * 2 * ffn;
+    for (int64_t i = 0; i < ffn; ++i) g[i] = g[i] / (1.f + std::exp(-g[i])) * g[ffn + i];
+  }
+  hidden += linear(gates.narrow(1, 0, ffn), w.down);
+  return hidden;
+}
+
+// The k and v parts of one row of the projection, per kv head.
+void copy_heads(const float* row, int64_t n_heads, int64_t kv_heads, int64_t dim, float* k_dst, float* v_dst,
+                int64_t head_stride) {
+  const float* k = row + n_heads * dim;
+  const float* v = k + kv_heads * dim;
+  for (int64_t h = 0; h < kv_heads; ++h) {
+    std::copy(k + h * dim, k + (h + 1) * dim, k_dst + h * head_stride);
+    std::copy(v + h * dim, v + (h + 1) * dim, v_dst + h * head_stride);
+  }
+}
+
+// One sequence: x (1, d) at `position` (a one-element int64 tensor: an int argument would make
+// torch.compile specialise on every value); k_cache, v_cache (1, Hkv, max_len, D) are written at
+// the position and read over [0, position].
 at::Tensor decode_block(const at::Tensor& x, const at::Tensor& attn_norm, const at::Tensor& ffn_norm,
                         at::TensorList qkv, at::TensorList wo, at::TensorList gate_up, at::TensorList down,
                         const at::Tensor& k_cache, const at::Tensor& v_cache, const at::Tensor& cos,
                         const at::Tensor& sin, const at::Tensor& positions, int64_t n_heads, double eps) {
-  TORCH_CHECK(x.dim() == 2 && x.size(0) == 1 && x.scalar_type() == at::kFloat && x.is_contiguous(),
-              "x must be one contiguous float32 row (1, d)");
+  TORCH_CHECK(x.size(0) == 1, "decode_block takes one sequence's row; paged_decode_block takes many");
   TORCH_CHECK(k_cache.dim() == 4 && k_cache.size(0) == 1 && k_cache.sizes() == v_cache.sizes() &&
                   k_cache.scalar_type() == at::kFloat && k_cache.is_contiguous() && v_cache.is_contiguous(),
               "the caches must be contiguous float32 (1, kv_heads, max_len, head_dim)");
-  const int64_t kv_heads = k_cache.size(1), dim = k_cache.size(3);
   TORCH_CHECK(positions.numel() == 1 && positions.scalar_type() == at::kLong, "position must be one int64 value");
   const int64_t position = positions.item<int64_t>();
   TORCH_CHECK(position >= 0 && position < k_cache.size(2), "position ", position, " is outside the cache");
-  TORCH_CHECK(cos.numel() == dim && sin.numel() == dim && cos.is_contiguous() && sin.is_contiguous(),
-              "cos and sin must hold head_dim values");
+  const BlockWeights w{attn_norm, ffn_norm, qkv, wo, gate_up, down, n_heads, k_cache.size(1), k_cache.size(3), eps};
+  return run_block(x, w, cos, sin, [&](const at::Tensor& projected) {
+    const int64_t slot = k_cache.stride(2) * position;
+    copy_heads(projected.data_ptr<float>(), n_heads, w.kv_heads, w.dim, k_cache.data_ptr<float>() + slot,
+               v_cache.data_ptr<float>() + slot, k_cache.stride(1));
+    const at::Tensor queries = projected.narrow(1, 0, n_heads * w.dim).view({1, n_heads, w.dim});
+    return ember::decode_attention(queries, k_cache.narrow(2, 0, position + 1), v_cache.narrow(2, 0, position + 1),
+                                   1.0 / std::sqrt(static_cast<double>(w.dim)));
+  });
+}
 
-  const at::Tensor projected = linear(rms_norm(x, attn_norm, eps), qkv);
-  TORCH_CHECK(projected.size(1) == (n_heads + 2 * kv_heads) * dim, "the QKV projection's width does not match");
-  float* q = projected.data_ptr<float>();
-  float* k = q + n_heads * dim;
-  const float* v = k + kv_heads * dim;
-  rope(q, n_heads, dim, cos.data_ptr<float>(), sin.data_ptr<float>());
-  rope(k, kv_heads, dim, cos.data_ptr<float>(), sin.data_ptr<float>());
-  float* k_slots = k_cache.data_ptr<float>();
-  float* v_slots = v_cache.data_ptr<float>();
-  for (int64_t h = 0; h < kv_heads; ++h) {
-    const int64_t slot = k_cache.stride(1) * h + k_cache.stride(2) * position;
-    std::copy(k + h * dim, k + (h + 1) * dim, k_slots + slot);
-    std::copy(v + h * dim, v + (h + 1) * dim, v_slots + slot);
+// Many sequences: row r of x (R, d) is written to pool slot slots[r] and attends over the
+// key_counts[r] keys its block table blocks[r] lists; k_pool, v_pool (blocks, block_size, Hkv, D).
+at::Tensor paged_decode_block(const at::Tensor& x, const at::Tensor& attn_norm, const at::Tensor& ffn_norm,
+                              at::TensorList qkv, at::TensorList wo, at::TensorList gate_up, at::TensorList down,
+                              const at::Tensor& k_pool, const at::Tensor& v_pool, const at::Tensor& cos,
+                              const at::Tensor& sin, const at::Tensor& slots, const at::Tensor& blocks,
+                              const at::Tensor& key_counts, int64_t n_heads, double eps) {
+  TORCH_CHECK(k_pool.dim() == 4 && k_pool.sizes() == v_pool.sizes() && k_pool.scalar_type() == at::kFloat &&
+                  k_pool.is_contiguous() && v_pool.is_contiguous(),
+              "the pools must be contiguous float32 (blocks, block_size, kv_heads, head_dim)");
+  const int64_t rows = x.size(0), pool_slots = k_pool.size(0) * k_pool.size(1);
+  TORCH_CHECK(slots.numel() == rows && slots.scalar_type() == at::kLong, "slots must be int64 (rows,)");
+  const at::Tensor slot_ids = slots.contiguous();
+  for (int64_t r = 0; r < rows; ++r) {
+    const int64_t slot = slot_ids.data_ptr<int64_t>()[r];
+    TORCH_CHECK(slot >= 0 && slot < pool_slots, "row ", r, " writes slot ", slot, ", outside the pool");
   }
-  const at::Tensor queries = projected.narrow(1, 0, n_heads * dim).view({1, n_heads, dim});
-  const at::Tensor attended = ember::decode_attention(queries, k_cache.narrow(2, 0, position + 1),
-                                                      v_cache.narrow(2, 0, position + 1),
-                                                      1.0 / std::sqrt(static_cast<double>(dim)));
-  at::Tensor hidden = x + linear(attended.view({1, n_heads * dim}), wo);
-
-  at::Tensor gates = linear(rms_norm(hidden, ffn_norm, eps), gate_up);
-  const int64_t ffn = gates.size(1) / 2;
-  float* g = gates.data_ptr<float>();
-  for (int64_t i = 0; i < ffn; ++i) g[i] = g[i] / (1.f + std::exp(-g[i])) * g[ffn + i];
-  hidden += linear(gates.narrow(1, 0, ffn), down);
-  return hidden;
+  const BlockWeights w{attn_norm, ffn_norm, qkv, wo, gate_up, down, n_heads, k_pool.size(2), k_pool.size(3), eps};
+  return run_block(x, w, cos, sin, [&](const at::Tensor& projected) {
+    const int64_t width = projected.size(1);
+    for (int64_t r = 0; r < rows; ++r) {
+      const int64_t offset = slot_ids.data_ptr<int64_t>()[r] * k_pool.stride(1);
+      copy_heads(projected.data_ptr<float>() + r * width, n_heads, w.kv_heads, w.dim,
+                 k_pool.data_ptr<float>() + offset, v_pool.data_ptr<float>() + offset, k_pool.stride(2));
+    }
+    const at::Tensor queries = projected.narrow(1, 0, n_heads * w.dim).view({rows, n_heads, w.dim});
+    return ember::paged_decode_attention(queries, k_pool, v_pool, blocks, key_counts,
+                                         1.0 / std::sqrt(static_cast<double>(w.dim)));
+  });
 }
 
 at::Tensor decode_block_meta(const at::Tensor& x, const at::Tensor&, const at::Tensor&, at::TensorList,
@@ -115,6 +180,13 @@ TORCH_LIBRARY_FRAGMENT(ember_kernels, m) {
       "decode_block(Tensor x, Tensor attn_norm, Tensor ffn_norm, Tensor[] qkv, Tensor[] wo, Tensor[] gate_up, "
       "Tensor[] down, Tensor(a!) k_cache, Tensor(b!) v_cache, Tensor cos, Tensor sin, Tensor position, "
       "int n_heads, float eps) -> Tensor");
+  m.def(
+      "paged_decode_block(Tensor x, Tensor attn_norm, Tensor ffn_norm, Tensor[] qkv, Tensor[] wo, "
+      "Tensor[] gate_up, Tensor[] down, Tensor(a!) k_pool, Tensor(b!) v_pool, Tensor cos, Tensor sin, "
+      "Tensor slots, Tensor blocks, Tensor key_counts, int n_heads, float eps) -> Tensor");
 }
-TORCH_LIBRARY_IMPL(ember_kernels, CPU, m) { m.impl("decode_block", decode_block); }
+TORCH_LIBRARY_IMPL(ember_kernels, CPU, m) {
+  m.impl("decode_block", decode_block);
+  m.impl("paged_decode_block", paged_decode_block);
+}
 TORCH_LIBRARY_IMPL(ember_kernels, Meta, m) { m.impl("decode_block", decode_block_meta); }

@@ -15,4 +15,9 @@ at::Tensor int4_linear(const at::Tensor& x, const at::Tensor& packed, const at::
 // q (B, Hq, D) over k, v (B, Hkv, L, D): one new token per row attending to its whole cache prefix.
 at::Tensor decode_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, double scale);
 
+// q (R, Hq, D) over paged pools (blocks, block_size, Hkv, D) through block tables (R, W), row r
+// seeing lengths[r] keys.
+at::Tensor paged_decode_attention(const at::Tensor& q, const at::Tensor& k_pool, const at::Tensor& v_pool,
+                                  const at::Tensor& blocks, const at::Tensor& lengths, double scale);
+
 }  // namespace ember
