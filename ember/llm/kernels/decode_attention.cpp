@@ -16,24 +16,13 @@
 #include <vector>
 
 #include "kernels.h"
+#include "vector_math.h"
 
 namespace {
 
 constexpr int64_t kChunk = 256;   // keys per task
 constexpr int64_t kMaxGroup = 16; // query heads per kv head
 constexpr int64_t kMaxDim = 256;  // head dimension
-
-// e^x for x <= 0 (scores minus their maximum): 2^n * e^r with |r| <= ln2/2, degree-6 Taylor.
-inline __m512 exp_nonpositive(__m512 x) {
-  x = _mm512_max_ps(x, _mm512_set1_ps(-87.f));
-  const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504f)),
-                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
-  r = _mm512_fmadd_ps(n, _mm512_set1_ps(2.12194440e-4f), r);
-  __m512 p = _mm512_set1_ps(1.f / 720);
-  for (const float c : {1.f / 120, 1.f / 24, 1.f / 6, 0.5f, 1.f, 1.f}) p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(c));
-  return _mm512_scalef_ps(p, n);
-}
 
 // One task's partial softmax per query head: its maximum score, sum of e^(score - max), and the
 // e^(score - max)-weighted sum of values (group x dim).
@@ -58,10 +47,30 @@ struct PagedKeys {
   }
 };
 
-// Softmax-weighted values of keys [first, last) for the `group` query heads in q.
-template <class Keys>
+// Sixteen vectors of partial dot products -> one vector whose lane j is the total of dots[j] (a
+// transpose-add: about 3 instructions per key instead of a full horizontal sum each).
+inline __m512 sum_sixteen(const __m512* dots) {
+  __m512 pairs[8], quads[4], halves[2];
+  for (int m = 0; m < 8; ++m)
+    pairs[m] = _mm512_add_ps(_mm512_unpacklo_ps(dots[2 * m], dots[2 * m + 1]),
+                             _mm512_unpackhi_ps(dots[2 * m], dots[2 * m + 1]));
+  for (int m = 0; m < 4; ++m) {
+    const __m512d a = _mm512_castps_pd(pairs[2 * m]), b = _mm512_castps_pd(pairs[2 * m + 1]);
+    quads[m] = _mm512_add_ps(_mm512_castpd_ps(_mm512_unpacklo_pd(a, b)), _mm512_castpd_ps(_mm512_unpackhi_pd(a, b)));
+  }
+  for (int m = 0; m < 2; ++m)
+    halves[m] = _mm512_add_ps(_mm512_shuffle_f32x4(quads[2 * m], quads[2 * m + 1], _MM_SHUFFLE(2, 0, 2, 0)),
+                              _mm512_shuffle_f32x4(quads[2 * m], quads[2 * m + 1], _MM_SHUFFLE(3, 1, 3, 1)));
+  return _mm512_add_ps(_mm512_shuffle_f32x4(halves[0], halves[1], _MM_SHUFFLE(2, 0, 2, 0)),
+                       _mm512_shuffle_f32x4(halves[0], halves[1], _MM_SHUFFLE(3, 1, 3, 1)));
+}
+
+// Softmax-weighted values of keys [first, last) for the `group` query heads in q. Group is a
+// template argument for the common sizes (G > 0) so the value accumulators stay in registers.
+template <int G, class Keys>
 void chunk(const float* q, const float* k, const float* v, const Keys& keys, int64_t first, int64_t last,
            int64_t group, int64_t dim, float scale, const Partial& out) {
+  if constexpr (G > 0) group = G;
   const int64_t count = last - first;
   const int64_t vectors = dim / 16;
   if (count <= 0) {  // a row shorter than the longest: this chunk holds none of its keys
@@ -70,14 +79,21 @@ void chunk(const float* q, const float* k, const float* v, const Keys& keys, int
     std::fill(out.acc, out.acc + group * dim, 0.f);
     return;
   }
-  float scores[kMaxGroup][kChunk];
-  for (int64_t i = 0; i < count; ++i) {
-    const float* key = k + keys.at(first + i);
+  alignas(64) float scores[kMaxGroup][kChunk];
+  const float* rows[kChunk];
+  for (int64_t i = 0; i < count; ++i) rows[i] = k + keys.at(first + i);
+  for (int64_t i0 = 0; i0 < count; i0 += 16) {
+    const int64_t n = std::min<int64_t>(16, count - i0);
     for (int64_t g = 0; g < group; ++g) {
-      __m512 dot = _mm512_setzero_ps();
-      for (int64_t d = 0; d < vectors; ++d)
-        dot = _mm512_fmadd_ps(_mm512_loadu_ps(q + g * dim + d * 16), _mm512_loadu_ps(key + d * 16), dot);
-      scores[g][i] = _mm512_reduce_add_ps(dot) * scale;
+      __m512 dots[16];
+      for (int64_t j = 0; j < 16; ++j) {
+        __m512 dot = _mm512_setzero_ps();
+        if (j < n)
+          for (int64_t d = 0; d < vectors; ++d)
+            dot = _mm512_fmadd_ps(_mm512_loadu_ps(q + g * dim + d * 16), _mm512_loadu_ps(rows[i0 + j] + d * 16), dot);
+        dots[j] = dot;
+      }
+      _mm512_store_ps(&scores[g][i0], _mm512_mul_ps(sum_sixteen(dots), _mm512_set1_ps(scale)));
     }
   }
   for (int64_t g = 0; g < group; ++g) {
@@ -87,23 +103,35 @@ void chunk(const float* q, const float* k, const float* v, const Keys& keys, int
     for (int64_t i = 0; i < count; i += 16) {
       const __mmask16 live = count - i >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << (count - i)) - 1);
       const __m512 s = _mm512_maskz_loadu_ps(live, &scores[g][i]);
-      const __m512 p = _mm512_maskz_mov_ps(live, exp_nonpositive(_mm512_sub_ps(s, _mm512_set1_ps(top))));
+      const __m512 p = _mm512_maskz_mov_ps(live, ember::exp_nonpositive(_mm512_sub_ps(s, _mm512_set1_ps(top))));
       _mm512_mask_storeu_ps(&scores[g][i], live, p);
       total = _mm512_add_ps(total, p);
     }
     out.max[g] = top;
     out.sum[g] = _mm512_reduce_add_ps(total);
-    std::fill(out.acc + g * dim, out.acc + (g + 1) * dim, 0.f);
   }
-  for (int64_t i = 0; i < count; ++i) {
-    const float* value = v + keys.at(first + i);
-    for (int64_t d = 0; d < vectors; ++d) {
-      const __m512 row = _mm512_loadu_ps(value + d * 16);
-      for (int64_t g = 0; g < group; ++g) {
-        float* acc = out.acc + g * dim + d * 16;
-        _mm512_storeu_ps(acc, _mm512_fmadd_ps(_mm512_set1_ps(scores[g][i]), row, _mm512_loadu_ps(acc)));
-      }
+  for (int64_t i = 0; i < count; ++i) rows[i] = v + keys.at(first + i);
+  for (int64_t d = 0; d < vectors; ++d) {
+    __m512 acc[G > 0 ? G : kMaxGroup];
+    for (int64_t g = 0; g < group; ++g) acc[g] = _mm512_setzero_ps();
+    for (int64_t i = 0; i < count; ++i) {
+      const __m512 value = _mm512_loadu_ps(rows[i] + d * 16);
+      for (int64_t g = 0; g < group; ++g) acc[g] = _mm512_fmadd_ps(_mm512_set1_ps(scores[g][i]), value, acc[g]);
     }
+    for (int64_t g = 0; g < group; ++g) _mm512_storeu_ps(out.acc + g * dim + d * 16, acc[g]);
+  }
+}
+
+template <class Keys>
+void any_chunk(const float* q, const float* k, const float* v, const Keys& keys, int64_t first, int64_t last,
+               int64_t group, int64_t dim, float scale, const Partial& out) {
+  switch (group) {
+    case 1: return chunk<1>(q, k, v, keys, first, last, group, dim, scale, out);
+    case 2: return chunk<2>(q, k, v, keys, first, last, group, dim, scale, out);
+    case 3: return chunk<3>(q, k, v, keys, first, last, group, dim, scale, out);
+    case 4: return chunk<4>(q, k, v, keys, first, last, group, dim, scale, out);
+    case 8: return chunk<8>(q, k, v, keys, first, last, group, dim, scale, out);
+    default: return chunk<0>(q, k, v, keys, first, last, group, dim, scale, out);
   }
 }
 
@@ -133,7 +161,7 @@ at::Tensor attend(const at::Tensor& q, const float* k_data, const float* v_data,
   at::parallel_for(0, tasks, 1, [&](int64_t begin, int64_t end) {
     for (int64_t task = begin; task < end; ++task) {
       const int64_t c = task % chunks, h = (task / chunks) % kv_heads, b = task / (chunks * kv_heads);
-      chunk(q_data + (b * heads + h * group) * dim, k_data, v_data, keys_of(b, h), c * kChunk,
+      any_chunk(q_data + (b * heads + h * group) * dim, k_data, v_data, keys_of(b, h), c * kChunk,
             std::min(lengths[b], (c + 1) * kChunk), group, dim, softmax_scale, partial(task));
     }
   });
