@@ -11,6 +11,7 @@
 #include <immintrin.h>
 #include <torch/library.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "kernels.h"

@@ -10,6 +10,7 @@
 #include <immintrin.h>
 #include <torch/library.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "kernels.h"

@@ -3,8 +3,8 @@
 // own block, and each block's code sum, which the kernels use to remove weight offsets.
 #pragma once
 
-#include <algorithm>
-#include <cmath>
+#include <immintrin.h>
+
 #include <cstdint>
 #include <vector>
 
@@ -22,21 +22,18 @@ inline QuantizedRows quantize_rows(const float* x, int64_t rows, int64_t k) {
   const int64_t blocks = k / kBlock;
   QuantizedRows out{std::vector<int8_t>(rows * k), std::vector<float>(rows * blocks),
                     std::vector<float>(rows * blocks)};
-  for (int64_t r = 0; r < rows; ++r) {
-    for (int64_t b = 0; b < blocks; ++b) {
-      const float* src = x + r * k + b * kBlock;
-      float amax = 0.f;
-      for (int64_t i = 0; i < kBlock; ++i) amax = std::max(amax, std::fabs(src[i]));
-      const float inverse = amax > 0.f ? 127.f / amax : 0.f;
-      int32_t sum = 0;
-      for (int64_t i = 0; i < kBlock; ++i) {
-        const int32_t q = static_cast<int32_t>(std::nearbyint(src[i] * inverse));
-        out.codes[r * k + b * kBlock + i] = static_cast<int8_t>(q);
-        sum += q;
-      }
-      out.scales[r * blocks + b] = amax / 127.f;
-      out.sums[r * blocks + b] = static_cast<float>(sum);
-    }
+  for (int64_t b = 0; b < rows * blocks; ++b) {  // rows are contiguous: block b of the whole input
+    const float* src = x + b * kBlock;
+    const __m512 lo = _mm512_loadu_ps(src), hi = _mm512_loadu_ps(src + 16);
+    const float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(lo), _mm512_abs_ps(hi)));
+    const __m512 inverse = _mm512_set1_ps(amax > 0.f ? 127.f / amax : 0.f);
+    // Round half to even, as std::nearbyint does in the default rounding mode.
+    const __m512i q_lo = _mm512_cvtps_epi32(_mm512_mul_ps(lo, inverse));
+    const __m512i q_hi = _mm512_cvtps_epi32(_mm512_mul_ps(hi, inverse));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out.codes.data() + b * kBlock), _mm512_cvtsepi32_epi8(q_lo));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out.codes.data() + b * kBlock + 16), _mm512_cvtsepi32_epi8(q_hi));
+    out.scales[b] = amax / 127.f;
+    out.sums[b] = static_cast<float>(_mm512_reduce_add_epi32(_mm512_add_epi32(q_lo, q_hi)));
   }
   return out;
 }
