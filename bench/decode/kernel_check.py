@@ -44,7 +44,9 @@ def kernel_paths(engine: Engine) -> Counter:
     for module in model.modules():
         if isinstance(module, Int8Linear | Int4Linear):
             kernel = getattr(module, "kernel", None) or "dequantize + F.linear"
-            paths[(type(module).__name__, f"{kernel} ({module.compute_dtype})")] += 1
+            # Ember's kernels quantize the activations to int8; torch's compute in compute_dtype.
+            computes = "int8 activations" if kernel == "vnni" else module.compute_dtype
+            paths[(type(module).__name__, f"{kernel} ({computes})")] += 1
         elif isinstance(module, torch.nn.Linear):
             paths[("Linear", f"F.linear ({module.weight.dtype})")] += 1
     for block in model.layers:
@@ -62,7 +64,7 @@ def check_table(engines: dict[str, Engine], threads: int) -> tuple[Table, Table]
     for key, value in machine_facts(threads).items():
         facts.add_row(key, value)
     paths = Table(title="kernel path per layer")
-    for column in ("mode", "layer kind", "kernel (compute dtype)", "layers"):
+    for column in ("mode", "layer kind", "kernel (what it computes in)", "layers"):
         paths.add_column(column)
     for label, engine in engines.items():
         for (kind, kernel), count in sorted(kernel_paths(engine).items()):

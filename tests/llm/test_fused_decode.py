@@ -112,13 +112,16 @@ def test_a_float_model_and_a_disabled_switch_keep_the_op_by_op_step():
     assert use_fused_decode(float_model) == 0  # no quantized kernel weights to fuse
 
 
-def test_a_position_outside_the_cache_is_refused():
+def test_a_position_outside_the_cache_and_a_wrong_norm_width_are_refused():
     model = tiny_model("int8")
     use_fused_decode(model)
     block, cache = model.layers[0].fused_decode, KVCache(model.config, 1, 8)
     cos = sin = torch.zeros(1, 1, 1, model.config.head_dim)
     with pytest.raises(RuntimeError, match="position 8 is outside the cache"):
         block(torch.randn(1, 1, 128), cos, sin, torch.tensor([[8]]), cache, 0)
+    block.ffn_norm = torch.ones(64)  # a norm weight of the wrong width
+    with pytest.raises(RuntimeError, match="norm weights must be float32 vectors of the model width 128"):
+        block(torch.randn(1, 1, 128), cos, sin, torch.tensor([[3]]), cache, 0)
 
 
 def test_smollm2_int8_fused_decode_agrees_with_the_op_by_op_step(

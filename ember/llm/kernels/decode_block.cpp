@@ -78,6 +78,10 @@ at::Tensor run_block(const at::Tensor& x, const BlockWeights& w, const at::Tenso
   TORCH_CHECK(x.dim() == 2 && x.scalar_type() == at::kFloat && x.is_contiguous(),
               "x must be contiguous float32 rows (R, d)");
   const int64_t rows = x.size(0), dim = w.dim, width = (w.n_heads + 2 * w.kv_heads) * dim;
+  TORCH_CHECK(w.attn_norm.numel() == x.size(1) && w.ffn_norm.numel() == x.size(1) &&
+                  w.attn_norm.scalar_type() == at::kFloat && w.ffn_norm.scalar_type() == at::kFloat &&
+                  w.attn_norm.is_contiguous() && w.ffn_norm.is_contiguous(),
+              "the norm weights must be float32 vectors of the model width ", x.size(1));
   TORCH_CHECK(cos.numel() == rows * dim && sin.numel() == rows * dim && cos.is_contiguous() && sin.is_contiguous(),
               "cos and sin must hold head_dim values per row");
   const at::Tensor projected = linear(rms_norm(x, w.attn_norm, w.eps), w.qkv);
