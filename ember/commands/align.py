@@ -8,6 +8,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from ember.platform.alignment.budget import AlignBudget
+
 app = typer.Typer(no_args_is_help=True, help="Align the local model to your documents (SFT + DPO with LoRA).")
 console = Console()
 
@@ -23,20 +25,26 @@ def rag(
     ] = None,
     questions: Annotated[
         int, typer.Option(help="Synthesised questions (plus abstentions and traces).")
-    ] = 200,
-    sft_steps: Annotated[int, typer.Option(help="SFT steps.")] = 60,
-    dpo_steps: Annotated[int, typer.Option(help="DPO steps.")] = 20,
-    batch_size: Annotated[int, typer.Option(help="Rows (SFT) or pairs (DPO) per step.")] = 2,
-    passages: Annotated[int, typer.Option(help="Passages per synthesised prompt (fewer if too long).")] = 4,
-    eval_items: Annotated[int, typer.Option(help="Held-out questions answered by both models.")] = 30,
-    seed: Annotated[int, typer.Option(help="Seed of synthesis, data order and adapters.")] = 0,
+    ] = AlignBudget.questions,
+    sft_steps: Annotated[int, typer.Option(help="SFT steps.")] = AlignBudget.sft_steps,
+    dpo_steps: Annotated[int, typer.Option(help="DPO steps.")] = AlignBudget.dpo_steps,
+    batch_size: Annotated[
+        int, typer.Option(help="Rows (SFT) or pairs (DPO) per step.")
+    ] = AlignBudget.batch_size,
+    passages: Annotated[
+        int, typer.Option(help="Passages per synthesised prompt (fewer if too long).")
+    ] = AlignBudget.passages,
+    eval_items: Annotated[
+        int, typer.Option(help="Held-out questions answered by both models.")
+    ] = AlignBudget.eval_items,
+    seed: Annotated[int, typer.Option(help="Seed of synthesis, data order and adapters.")] = AlignBudget.seed,
 ) -> None:
     """Synthesise cited answers, abstentions and agent traces from the collection, SFT then DPO a LoRA
     adapter, install it, and compare both models on questions from held-out documents."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from ember.commands.common import service, user_errors
-    from ember.platform.alignment.recipe import AlignBudget, align_rag
+    from ember.platform.alignment.recipe import align_rag
 
     budget = AlignBudget(
         questions=questions,

@@ -2,6 +2,7 @@
 document, agent traces through the real tools, failing DPO variants, and held-out documents kept out."""
 
 import json
+import random
 import re
 
 import pytest
@@ -11,7 +12,7 @@ from ember.agents.calculator import evaluate
 from ember.llm.tokenizer import Tokenizer
 from ember.llm.training.dpo_data import load_pairs
 from ember.llm.training.sft_data import load_sft
-from ember.platform.alignment.synth import IDK, synthesize
+from ember.platform.alignment.synth import IDK, facts_of, synthesize
 from ember.retrieval.types import Hit
 
 TOPICS = [
@@ -59,6 +60,7 @@ def data():
         heldout_share=0.2,
         abstain_share=0.3,
         trace_share=0.5,
+        replay_share=0.1,
         seed=1,
     )
 
@@ -69,7 +71,8 @@ def passage_texts(user_message: str) -> list[str]:
 
 def test_targets_quote_the_gold_sentence_and_cite_its_passage(data):
     _, synth = data
-    rag = [row for row in synth.sft if "tools" not in row and row["messages"][-1]["content"] != IDK]
+    chats = [row for row in synth.sft if "messages" in row]
+    rag = [row for row in chats if "tools" not in row and row["messages"][-1]["content"] != IDK]
     assert len(rag) == synth.counts["rag"] >= 20
     for row in rag:
         target = row["messages"][-1]["content"]
@@ -82,7 +85,7 @@ def test_targets_quote_the_gold_sentence_and_cite_its_passage(data):
 
 def test_abstentions_have_no_passage_of_the_gold_document(data):
     corpus, synth = data
-    abstentions = [row for row in synth.sft if row["messages"][-1]["content"] == IDK]
+    abstentions = [row for row in synth.sft if "messages" in row and row["messages"][-1]["content"] == IDK]
     assert len(abstentions) == synth.counts["abstain"] > 0
     for row in abstentions:
         question = row["messages"][1]["content"].split("Question: ")[1]
@@ -120,11 +123,35 @@ def test_held_out_documents_stay_out_of_training(data):
 
 
 def test_rows_load_as_trl_jsonl_and_pairs_differ(data, tmp_path):
-    _, synth = data
+    corpus, synth = data
     tokenizer = Tokenizer.train(["The harbour of Lindmoor was rebuilt"] * 3, vocab_size=300)
     (tmp_path / "sft.jsonl").write_text("".join(json.dumps(r) + "\n" for r in synth.sft))
     (tmp_path / "dpo.jsonl").write_text("".join(json.dumps(r) + "\n" for r in synth.dpo))
     assert len(load_sft(tmp_path / "sft.jsonl", tokenizer, 4096)) == len(synth.sft)
+    replayed = [row["text"] for row in synth.sft if "text" in row]
+    assert len(replayed) == synth.counts["replay"] == round(0.1 * (len(synth.sft) - len(replayed)))
+    assert set(replayed) <= {hit.text for hit in corpus}
     assert len(load_pairs(tmp_path / "dpo.jsonl", tokenizer, 4096)) == len(synth.dpo)
     kinds = {p["rejected"][0]["content"].count("[") for p in synth.dpo}
     assert 0 in kinds  # uncited rejections are among them
+
+
+def test_questions_and_targets_come_from_prose_not_markdown_or_labels():
+    text = (
+        "# Scaling laws\n\n"
+        "## Compute\n"
+        "- GPT-3 was trained on 300 billion tokens of filtered web text.\n"
+        "The analysis in Section 2 found that loss falls as a power law\n"
+        "of compute across 7 orders of magnitude.\n\n"
+        "```\nsteps = 1000  # a code line is not a sentence.\n```\n"
+        "| model | params |\n| small | 125 |\n"
+        "the chunk began mid-sentence with 12 words of a sentence before.\n"
+    )
+    facts = facts_of(Hit(1, 1, "Scaling laws", "", text, 0.0), random.Random(0))
+    numbered = {f.number: f for f in facts if f.number}
+    assert set(numbered) == {"300", "7"}  # not the 3 of GPT-3, the 2 of Section 2, code, tables, fragments
+    assert numbered["300"].sentence == "GPT-3 was trained on 300 billion tokens of filtered web text."
+    assert numbered["300"].question == "GPT-3 was trained on how many billion tokens of filtered web text?"
+    assert numbered["7"].sentence.startswith("The analysis in Section 2 found")  # a wrapped line rejoined
+    for fact in facts:
+        assert "#" not in fact.sentence and "-" != fact.sentence[0] and "\n" not in fact.sentence

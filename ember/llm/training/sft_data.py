@@ -1,4 +1,6 @@
 """SFT data: TRL-format conversations (``messages``, optional ``tools``) rendered to (ids, loss mask), packed.
+TRL's language-modeling rows (``text``) train on every token: replayed plain text that keeps a tuned model's
+general text distribution where it was.
 
 The chat renderer marks the supervised tokens: an assistant turn's text, its tool calls and its end marker.
 Tool calls and results are written as the model reads them at inference (``fit_to_template``), so a
@@ -35,6 +37,9 @@ def load_sft(path: Path, tokenizer: Tokenizer, max_len: int) -> list[Example]:
     path = Path(path)
     examples = []
     for line, row in read_jsonl(path):
+        if "messages" not in row and "text" in row:
+            examples.append(_text_example(path, line, row["text"], tokenizer, max_len))
+            continue
         messages = check_messages(path, line, row.get("messages"), "messages")
         if not any(m["role"] == "assistant" for m in messages):
             raise DataError(path, line, "the conversation has no assistant turn: nothing to learn from")
@@ -60,6 +65,16 @@ def load_sft(path: Path, tokenizer: Tokenizer, max_len: int) -> list[Example]:
     if not examples:
         raise DataError(path, 0, "no conversations")
     return examples
+
+
+def _text_example(path: Path, line: int, text: object, tokenizer: Tokenizer, max_len: int) -> Example:
+    if not isinstance(text, str) or not text.strip():
+        raise DataError(path, line, "'text' must be a non-empty string")
+    ids = ([tokenizer.bos_id] if tokenizer.bos_id is not None else []) + tokenizer.encode(text)
+    ids = ids[:max_len]
+    if len(ids) < 2:
+        raise DataError(path, line, "'text' is too short to train on: it needs at least two tokens")
+    return Example(ids, [0] + [1] * (len(ids) - 1), line)  # the first token has nothing to predict it
 
 
 def pack(examples: list[Example], seq_len: int, pad_id: int) -> list[Example]:

@@ -18,10 +18,17 @@ from ember.llm.training.tuned_models import base_of, is_adapter_model
 
 
 def finetune_config(
-    steps: int, batch_size: int, lr: float, seq_len: int, seed: int = 0, checkpoint_every: int = 50
+    steps: int,
+    batch_size: int,
+    lr: float,
+    seq_len: int,
+    seed: int = 0,
+    checkpoint_every: int = 50,
+    dtype: str = "fp32",
 ) -> TrainConfig:
-    """AdamW over the trainable parameters, ``batch_size`` rows (or pairs) per step in one pass, in fp32; a
-    short warmup, constant, then a linear warmdown over the last 20% of the steps."""
+    """AdamW over the trainable parameters, ``batch_size`` rows (or pairs) per step in one pass; a short
+    warmup, constant, then a linear warmdown over the last 20% of the steps. Fp32 by default: DPO compares
+    the policy's log-probs with the fp32 reference's; SFT may take "auto" (bf16 where the hardware has it)."""
     return TrainConfig(
         steps=steps,
         seq_len=seq_len,
@@ -32,7 +39,7 @@ def finetune_config(
         warmup_steps=min(10, steps // 10 + 1),
         seed=seed,
         checkpoint_every=checkpoint_every,
-        dtype="fp32",  # DPO compares the policy's log-probs with the fp32 reference's
+        dtype=dtype,
     )
 
 

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ember.platform.alignment.budget import AlignBudget
 from ember.platform.alignment.own_samples import reject_own_samples
 from ember.platform.alignment.synth import IDK, Synthesized, synthesize
 from ember.platform.errors import EmberError
@@ -21,25 +22,6 @@ from ember.retrieval.types import Hit, location_of
 
 Progress = Callable[[str, int, int, dict], None]
 ANSWER_ROOM = 96  # tokens a synthesised prompt leaves for its answer within the training sequence
-
-
-@dataclass
-class AlignBudget:
-    """Defaults sized for under 90 minutes on 2 CPU cores with SmolLM2-135M; a GPU runs them in minutes."""
-
-    questions: int = 200
-    sft_steps: int = 60
-    dpo_steps: int = 20
-    batch_size: int = 2
-    lora_rank: int = 16
-    sft_lr: float = 5e-4
-    dpo_lr: float = 5e-5
-    beta: float = 0.1
-    seq_len: int = 2048
-    passages: int = 4
-    heldout_share: float = 0.1
-    eval_items: int = 30
-    seed: int = 0
 
 
 @dataclass
@@ -127,7 +109,9 @@ def align_rag(
         model,
         tokenizer,
         load_sft(run_dir / "sft.jsonl", tokenizer, budget.seq_len),
-        finetune_config(budget.sft_steps, budget.batch_size, budget.sft_lr, budget.seq_len, budget.seed),
+        finetune_config(
+            budget.sft_steps, budget.batch_size, budget.sft_lr, budget.seq_len, budget.seed, dtype="auto"
+        ),
         run_dir / "sft",
         lambda record: report("sft", record["step"], budget.sft_steps, record),
     )
@@ -188,6 +172,7 @@ def _new_data(service, collection: str, tokenizer, base_dir: Path, budget: Align
         budget.questions,
         budget.passages,
         budget.heldout_share,
+        replay_share=budget.replay_share,
         seed=budget.seed,
         fits=fits,
     )
@@ -211,7 +196,7 @@ def _new_data(service, collection: str, tokenizer, base_dir: Path, budget: Align
 
 
 _DATA_FILES = ("sft", "dpo", "heldout")
-_DATA_BUDGET = ("questions", "seq_len", "passages", "heldout_share", "seed")
+_DATA_BUDGET = ("questions", "seq_len", "passages", "heldout_share", "replay_share", "seed")
 
 
 def _made_by(budget: AlignBudget, collection: str, base_dir: Path) -> dict:

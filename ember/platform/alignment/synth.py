@@ -28,7 +28,15 @@ from ember.retrieval.types import Hit
 
 IDK = "I don't know."
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
-_NUMBER = re.compile(r"(?<![\w.])\d[\d,]*(?:\.\d+)?(?![\w])")
+# A number worth asking for: not glued to a word or a hyphen ("GPT-3", "4-bit", "A100"), not a version or a
+# section ("2.8.1"), and not the label after a capitalised name ("Section 2", "Table 3", "Llama 2").
+_NUMBER = re.compile(r"(?<![\w.\-/])\d[\d,]*(?:\.\d+)?(?![\w\-]|\.\d)")
+_NAME_BEFORE = re.compile(r"\b[A-Z][\w-]*\s+$")
+_LEAD_INS = frozenset("About After Around By In Of Only Over Some The To Under With".split())
+_YEAR = re.compile(r"(19|20)\d\d")
+# Markdown a sentence must not carry: a heading, a list marker, a quote marker, emphasis, inline code.
+_BLOCK_MARKER = re.compile(r"^\s*(?:[-*+]\s+|\d+[.)]\s+|>\s*)")
+_NOT_PROSE = re.compile(r"[\\$|<>{}]|\bhttps?://")  # LaTeX, tables, markup, links
 
 Search = Callable[[str, int], list[Hit]]
 Fits = Callable[[list[dict]], bool]  # does a prompt leave room for its answer in a training sequence?
@@ -52,21 +60,66 @@ class Synthesized:
     counts: dict[str, int] = field(default_factory=dict)
 
 
+def _prose_units(text: str) -> list[str]:
+    """The passage's prose, one string per paragraph or list item, without headings, code blocks or
+    Markdown marks, so a target never quotes a heading and a question never holds markup."""
+    units: list[str] = []
+    in_code = joinable = False
+    for line in text.splitlines():
+        stripped = line.strip()
+        if stripped.startswith("```"):
+            in_code, joinable = not in_code, False
+            continue
+        if in_code or not stripped or stripped.startswith("#"):
+            joinable = False
+            continue
+        item = _BLOCK_MARKER.match(line) is not None
+        stripped = _BLOCK_MARKER.sub("", line).replace("**", "").replace("`", "").strip()
+        if joinable and not item:  # a hard-wrapped paragraph continues
+            units[-1] = f"{units[-1]} {stripped}"
+        else:
+            units.append(stripped)
+        joinable = True
+    return units
+
+
 def _sentences(text: str) -> list[str]:
-    return [s.strip() for s in _SENTENCE_END.split(text.strip()) if 6 <= len(s.split()) <= 45]
+    """Whole prose sentences of 6-45 words, ending in . ! or ? (a chunk may begin mid-sentence)"""
+    return [
+        sentence.strip()
+        for unit in _prose_units(text)
+        for sentence in _SENTENCE_END.split(unit)
+        if 6 <= len(sentence.split()) <= 45
+        and sentence.rstrip()[-1:] in ".!?"
+        and not sentence[0].islower()
+        and not _NOT_PROSE.search(sentence)
+    ]
+
+
+def _question_number(sentence: str) -> re.Match | None:
+    """The first number of ``sentence`` that states a quantity or a year, not a name's label."""
+    for match in _NUMBER.finditer(sentence):
+        name = _NAME_BEFORE.search(sentence[: match.start()])
+        if name is None or name.group().strip() in _LEAD_INS:
+            return match
+    return None
 
 
 def facts_of(hit: Hit, rng: random.Random) -> list[Fact]:
     """A number question per sentence holding a number, and one span question, from one passage."""
     facts = []
     for sentence in _sentences(hit.text):
-        match = _NUMBER.search(sentence)
+        match = _question_number(sentence)
         if match is None:
             continue
         words_before = sentence[: match.start()].split()[-8:]
         words_after = sentence[match.end() :].rstrip(".!?").split()[:6]
+        if words_after and words_after[0].startswith("%"):
+            asked, words_after = "what percent", [words_after[0][1:], *words_after[1:]]
+        else:
+            asked = "what year" if _YEAR.fullmatch(match.group()) else "how many"
         if len(words_before) >= 2:
-            question = " ".join([*words_before, "how many", *words_after]) + "?"
+            question = " ".join(w for w in [*words_before, asked, *words_after] if w).rstrip(",;:") + "?"
             facts.append(Fact(question, sentence, hit, match.group()))
     plain = [s for s in _sentences(hit.text) if len(s.split()) >= 8]
     if plain:
@@ -176,12 +229,14 @@ def synthesize(
     heldout_share: float = 0.1,
     abstain_share: float = 0.15,
     trace_share: float = 0.25,
+    replay_share: float = 0.0,
     seed: int = 0,
     fits: Fits = lambda messages: True,
 ) -> Synthesized:
     """Up to ``questions`` grounded RAG examples (with abstentions, agent traces and DPO pairs) from
     ``passages``; ``search(question, k)`` is the collection's hybrid search. Each DPO pair carries
-    ``expect``, what its chosen side meets, for ``own_samples.failed_checks``."""
+    ``expect``, what its chosen side meets, for ``own_samples.failed_checks``. ``replay_share`` adds that
+    share of plain-text rows (whole passages, trained on every token) against drift from general text."""
     rng = random.Random(seed)
     documents = sorted({p.document_id for p in passages})
     rng.shuffle(documents)
@@ -189,7 +244,7 @@ def synthesize(
     facts = [f for p in passages for f in facts_of(p, rng)]
     rng.shuffle(facts)
     out = Synthesized()
-    counts = {"rag": 0, "abstain": 0, "trace": 0, "heldout": 0}
+    counts = {"rag": 0, "abstain": 0, "trace": 0, "heldout": 0, "replay": 0}
     numbered = [f for f in facts if f.number and f.gold.document_id not in held]
 
     def unheld_search(query: str, k: int) -> list[Hit]:
@@ -239,6 +294,11 @@ def synthesize(
                 trace = _trace(fact, partner, unheld_search, collection)
                 out.sft.append({"messages": trace, "tools": SCHEMAS})
                 counts["trace"] += 1
+    unheld = [p for p in passages if p.document_id not in held]
+    replayed = rng.sample(unheld, min(len(unheld), round(len(out.sft) * replay_share)))
+    out.sft.extend({"text": p.text} for p in replayed)
+    counts["replay"] = len(replayed)
+    rng.shuffle(out.sft)
     out.counts = counts
     return out
 

@@ -88,6 +88,8 @@ def test_sft_rows_load_and_bad_rows_name_file_and_line(tmp_path, native_tokenize
             {"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": ""}]}
         ): "",
         json.dumps({"messages": [{"role": "robot"}]}): "needs a role",
+        json.dumps({"text": ""}): "'text' must be a non-empty string",
+        json.dumps({"text": 7}): "'text' must be a non-empty string",
     }
     for row, problem in cases.items():
         bad = write_jsonl(tmp_path / "bad.jsonl", [good, row])
@@ -95,6 +97,15 @@ def test_sft_rows_load_and_bad_rows_name_file_and_line(tmp_path, native_tokenize
             load_sft(bad, native_tokenizer, max_len=256)
     with pytest.raises(DataError, match="ok.jsonl:1: no supervised token in the first 8 tokens"):
         load_sft(path, native_tokenizer, max_len=8)
+
+
+def test_plain_text_rows_train_on_every_token_after_the_first(tmp_path, native_tokenizer):
+    text = "Plain replayed text keeps the model's general distribution."
+    path = write_jsonl(tmp_path / "mixed.jsonl", [{"text": text}, {"messages": CHAT[1:], "tools": TOOLS}])
+    plain, chat = load_sft(path, native_tokenizer, max_len=256)
+    assert native_tokenizer.decode(plain.ids).endswith(text) and plain.mask[0] == 0
+    assert all(plain.mask[1:]) and len(plain.ids) >= len(native_tokenizer.encode(text))
+    assert 0 < sum(chat.mask) < len(chat.mask)  # a conversation still trains on its assistant turns only
 
 
 def test_dpo_pairs_plain_and_conversational_and_bad_pairs(tmp_path, native_tokenizer):
