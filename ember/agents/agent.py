@@ -3,12 +3,13 @@
     agent → tools → agent → ... → finish        (the model called tools, then answered)
     agent → fallback                            (no tool call at all: the planned fallback)
     agent → repair → agent                      (a malformed tool call: one retry, then the fallback)
-    tools → conclude → finish                   (loop guard: step limit, a repeated call, token budget)
+    tools → fallback                            (loop guard, a repeated call: the model is stuck)
+    tools → conclude → finish                   (loop guard: step limit, token budget)
 
 Every tool step is recorded (thought, tool, arguments, observation, latency) and streamed as it happens;
 the fallback's retrieval is recorded as a search step too. When the agent does not finish on its own,
-``GroundedAnswer.fallback_reason`` says why: "no_tool_call" or "malformed_tool_call" (path
-"agent_fallback"), or the loop guard's "max_steps", "repeated_call" or "token_budget" (path "agent").
+``GroundedAnswer.fallback_reason`` says why: "no_tool_call", "malformed_tool_call" or the loop guard's
+"repeated_call" (path "agent_fallback"), or the loop guard's "max_steps" or "token_budget" (path "agent").
 """
 
 from __future__ import annotations
@@ -43,6 +44,8 @@ FALLBACK_THOUGHTS = {
     "the calculator where numbers combine, then an answer).",
     "malformed_tool_call": "The model's tool call stayed malformed after one repair: planned fallback (a "
     "search per sub-question, extraction, the calculator where numbers combine, then an answer).",
+    "repeated_call": "The model repeated a tool call: planned fallback (a search per sub-question, "
+    "extraction, the calculator where numbers combine, then an answer).",
 }
 
 
@@ -182,7 +185,10 @@ class AgentGraph:
                 messages += [ToolMessage(f"not run: {reason}", tool_call_id=c["id"]) for c in skipped]
                 answer.flags.append(f"loop_guard:{reason}")
                 answer.fallback_reason = reason
-                return {"messages": messages, "stop_reason": reason, "route": "conclude"}
+                # A repeated call means the model is stuck, not that the budget is spent: a small model
+                # asked to conclude after one search rarely has the facts, the planned fallback finds them.
+                route = "fallback" if reason == "repeated_call" else "conclude"
+                return {"messages": messages, "stop_reason": reason, "route": route}
             seen.append(key)
             start = time.perf_counter()
             try:

@@ -40,8 +40,9 @@ class GroundedAnswer:
     usage: dict[str, int] = field(default_factory=lambda: {"prompt_tokens": 0, "completion_tokens": 0})
     timings_ms: dict[str, float] = field(default_factory=dict)
     path: str = "rag"  # "rag", "agent" (tools were called) or "agent_fallback"
-    # Why the agent did not finish on its own: "no_tool_call", "malformed_tool_call" (path "agent_fallback"),
-    # or a loop guard's "max_steps", "repeated_call", "token_budget" (path "agent"); "" when it did.
+    # Why the agent did not finish on its own: "no_tool_call", "malformed_tool_call" or the loop
+    # guard's "repeated_call" (path "agent_fallback"); the loop guard's "max_steps" or "token_budget"
+    # (path "agent"); "" when it did.
     fallback_reason: str = ""
     # The passages put in the model's prompt (RAG passages, or every passage a tool showed the agent),
     # in the order first shown: lets an eval ask whether the gold passage reached the model.

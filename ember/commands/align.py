@@ -91,7 +91,8 @@ def rag(
         table.add_row(check, f"{result.before[check]:.0%}", f"{result.after[check]:.0%}")
     console.print(table)
     console.print(
-        f"data {result.counts}; SFT loss {result.sft_loss[0]:.3f} -> {result.sft_loss[1]:.3f}; "
+        f"data {result.counts}; "
+        f"SFT loss {result.sft_loss[0]:.3f} -> {result.sft_loss[1]:.3f} (first / last tenth of the steps); "
         f"DPO reward accuracy {result.dpo_accuracy[0]:.2f} -> {result.dpo_accuracy[1]:.2f}; "
         f"installed {target!r} (base + LoRA); "
         f"run files in {result.run_dir}",

@@ -44,7 +44,8 @@ def run_task(ctx: AgentContext, task: AgentTask, sample: int, seed: int) -> dict
     timed = timed_ask(ctx.service, task.task, ctx.collection, True, **ctx.sampling, seed=seed + sample)
     answer = timed.answer
     tools = [step.tool for step in answer.steps]
-    called_itself = answer.path == "agent"
+    # A loop-guard stop means a call of the model's own ran, even when the planned fallback then took over.
+    called_itself = answer.path == "agent" or answer.fallback_reason in LOOP_GUARDS
     malformed = (
         "malformed_tool_call_repaired" in answer.flags or answer.fallback_reason == "malformed_tool_call"
     )
@@ -59,7 +60,7 @@ def run_task(ctx: AgentContext, task: AgentTask, sample: int, seed: int) -> dict
         "response": answer.text,
         "success": task_success(answer.text, task.answer, task.tolerance),
         "tool_called": called_itself,
-        "needed_tools_called": called_itself and set(task.needs) <= set(tools),
+        "needed_tools_called": answer.path == "agent" and set(task.needs) <= set(tools),  # the model's own
         "tools": tools,
         "malformed_call": malformed,
         "repaired": malformed and answer.fallback_reason != "malformed_tool_call",

@@ -32,8 +32,9 @@ class Answer:
     message_id: int
     path: str  # "rag", "agent" or "agent_fallback"
     query: str  # what was searched: the question, or its stand-alone rewrite
-    # Why the agent did not finish on its own: "no_tool_call", "malformed_tool_call" (path "agent_fallback"),
-    # or a loop guard's "max_steps", "repeated_call", "token_budget" (path "agent"); "" otherwise.
+    # Why the agent did not finish on its own: "no_tool_call", "malformed_tool_call" or the loop
+    # guard's "repeated_call" (path "agent_fallback"); the loop guard's "max_steps" or "token_budget"
+    # (path "agent"); "" otherwise.
     fallback_reason: str = ""
     # The chunks whose passages were in the model's prompt, in the order first shown, and each one's
     # document id (same order): "did the gold passage reach the prompt" is measured on these.

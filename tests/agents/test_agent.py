@@ -65,13 +65,15 @@ def test_two_step_task_search_then_calculator(make_agent):
     assert all(passages[c.n - 1].chunk_id == c.chunk_id for c in answer.citations)
 
 
-def test_loop_guard_stops_a_model_repeating_one_call(make_agent):
+def test_a_model_repeating_one_call_is_stopped_and_handed_to_the_planned_fallback(make_agent):
     agent = make_agent(lambda messages: call("search", query="Tarn Observatory"))
     answer = agent.run("Where is the Tarn Observatory?")
-    assert len(answer.steps) == 1
-    assert "loop_guard:repeated_call" in answer.flags
-    assert answer.fallback_reason == "repeated_call" and answer.path == "agent"
-    assert answer.text  # the real model was asked to answer from what it had
+    assert "loop_guard:repeated_call" in answer.flags and "agent_fallback" in answer.flags
+    assert answer.fallback_reason == "repeated_call" and answer.path == "agent_fallback"
+    model_steps = [s for s in answer.steps if s.arguments == {"query": "Tarn Observatory"}]
+    assert len(model_steps) == 1  # the repeat was not run again
+    assert answer.steps[0] is model_steps[0] and len(answer.steps) > 1  # the fallback's own searches follow
+    assert answer.text  # the real model answered from what the fallback found
 
 
 def test_loop_guard_stops_at_the_step_limit(make_agent):
@@ -81,6 +83,7 @@ def test_loop_guard_stops_at_the_step_limit(make_agent):
     answer = agent.run("Count upwards.")
     assert [s.observation for s in answer.steps] == ["1", "2", "3"]
     assert "loop_guard:max_steps" in answer.flags and answer.fallback_reason == "max_steps"
+    assert answer.path == "agent" and answer.text  # the budget is spent: the model concludes, no fallback
 
 
 def test_malformed_call_gets_one_repair_then_succeeds(make_agent):

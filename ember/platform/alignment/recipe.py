@@ -141,14 +141,21 @@ def align_rag(
         model=name,
         run_dir=run_dir,
         counts=data.counts,
-        sft_loss=(sft[0]["loss"], sft[-1]["loss"]),
-        dpo_accuracy=(dpo[0]["rewards/accuracies"], dpo[-1]["rewards/accuracies"]),
+        sft_loss=_ends(sft, "loss"),
+        dpo_accuracy=_ends(dpo, "rewards/accuracies"),
         before=checks["before"],
         after=checks["after"],
         seconds=seconds,
     )
     (run_dir / "report.json").write_text(json.dumps({**result.__dict__, "run_dir": str(run_dir)}, indent=1))
     return result
+
+
+def _ends(records: list[dict], key: str) -> tuple[float, float]:
+    """The mean of ``key`` over the first and the last tenth of the steps: one step's value swings with
+    what its rows hold (a replayed passage's loss is far above an answer's)."""
+    tenth = max(1, len(records) // 10)
+    return tuple(sum(r[key] for r in part) / len(part) for part in (records[:tenth], records[-tenth:]))
 
 
 def _new_data(service, collection: str, tokenizer, base_dir: Path, budget: AlignBudget, report, seconds):

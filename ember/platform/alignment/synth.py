@@ -10,6 +10,11 @@
 - DPO pairs: the target against a failing variant: no citation, a citation of the wrong passage, a wrong
   number, a repetition loop, or (for abstentions) an answer the passages do not support. The recipe
   swaps in the model's own failing samples where it writes one (``own_samples``).
+- Replay: whole passages as plain text (TRL's ``text`` rows), a small share of the SFT rows, so the tuned
+  model's general text distribution moves less.
+
+Questions and targets come from prose sentences only: headings, list markers, code, tables and LaTeX are
+left out, so a target never quotes a heading.
 
 Documents in the held-out slice are never a question's source nor a distractor; their questions come back
 separately, for measuring the gain on text the model was not trained on.
