@@ -36,7 +36,8 @@ def passages() -> list[Hit]:
             text = (
                 f"The {topic} of Lindmoor was rebuilt in the spring after the long flood. "
                 f"Its records say the {topic} employed {40 + 13 * doc + part} workers in the busy season. "
-                f"Visitors describe the {topic} as quiet and well kept in every season of the year."
+                f"Visitors describe the {topic} as quiet and well kept in every season of the year. "
+                f"The town council opened the {topic} to visitors in {1890 + 7 * doc + part} after repairs."
             )
             hits.append(Hit(100 * doc + part, doc, f"The {topic}", "", text, 0.0))
     return hits
@@ -101,6 +102,8 @@ def test_agent_traces_use_the_real_tools_and_calculator(data):
     assert len(traces) == synth.counts["trace"] > 0
     for row in traces:
         calls = [m["tool_calls"][0]["function"] for m in row["messages"] if m.get("tool_calls")]
+        added = calls[2]["arguments"]["expression"].split(" + ")
+        assert not any(re.fullmatch(r"(19|20)\d\d", n) for n in added)  # years are dates, not amounts
         assert [c["name"] for c in calls] == ["search", "search", "calculator"]
         results = [m["content"] for m in row["messages"] if m["role"] == "tool"]
         assert results[0].startswith('<passage n="1"') and "(id: chunk:" in results[0]

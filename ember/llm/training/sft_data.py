@@ -40,6 +40,8 @@ def load_sft(path: Path, tokenizer: Tokenizer, max_len: int) -> list[Example]:
         if "messages" not in row and "text" in row:
             examples.append(_text_example(path, line, row["text"], tokenizer, max_len))
             continue
+        if "messages" not in row:
+            raise DataError(path, line, "a row needs 'messages' (a conversation) or 'text' (plain text)")
         messages = check_messages(path, line, row.get("messages"), "messages")
         if not any(m["role"] == "assistant" for m in messages):
             raise DataError(path, line, "the conversation has no assistant turn: nothing to learn from")

@@ -250,7 +250,7 @@ def synthesize(
     rng.shuffle(facts)
     out = Synthesized()
     counts = {"rag": 0, "abstain": 0, "trace": 0, "heldout": 0, "replay": 0}
-    numbered = [f for f in facts if f.number and f.gold.document_id not in held]
+    numbered = [f for f in facts if _summable(f) and f.gold.document_id not in held]
 
     def unheld_search(query: str, k: int) -> list[Hit]:
         return [h for h in search(query, 2 * k) if h.document_id not in held][:k]
@@ -292,7 +292,7 @@ def synthesize(
                 wrong = f"{rng.choice(_sentences(context[0].text) or [context[0].text])} [1]"
                 out.dpo.append(_pair(prompt, IDK, wrong, {"abstain": True}))
                 counts["abstain"] += 1
-        if fact.number and rng.random() < trace_share:
+        if _summable(fact) and rng.random() < trace_share:
             partners = [f for f in numbered if f.gold.document_id != fact.gold.document_id]
             if partners:
                 partner = rng.choice(partners)
@@ -306,6 +306,11 @@ def synthesize(
     rng.shuffle(out.sft)
     out.counts = counts
     return out
+
+
+def _summable(fact: Fact) -> bool:
+    """A quantity an agent trace may add up: a year is a date, not an amount."""
+    return fact.number is not None and not _YEAR.fullmatch(fact.number)
 
 
 def _pair(prompt: list[dict], chosen: str, rejected: str, expect: dict) -> dict:

@@ -90,6 +90,7 @@ def test_sft_rows_load_and_bad_rows_name_file_and_line(tmp_path, native_tokenize
         json.dumps({"messages": [{"role": "robot"}]}): "needs a role",
         json.dumps({"text": ""}): "'text' must be a non-empty string",
         json.dumps({"text": 7}): "'text' must be a non-empty string",
+        json.dumps({"prompt": "hi"}): "needs 'messages' \\(a conversation\\) or 'text'",
     }
     for row, problem in cases.items():
         bad = write_jsonl(tmp_path / "bad.jsonl", [good, row])
