@@ -54,6 +54,7 @@ def kernel_paths(engine: Engine) -> Counter:
         paths[("Attention (decode)", attention)] += 1
         step = "ember decode_block (one call)" if block.fused_decode is not None else "op by op"
         paths[("Block (batch-1 decode)", step)] += 1
+    paths[("KV cache", str(engine.kv_dtype).removeprefix("torch."))] += model.config.n_layers
     return paths
 
 

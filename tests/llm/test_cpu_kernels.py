@@ -12,6 +12,12 @@ from ember.llm.inference.quantize import Int4Linear, Int8Linear, pack_int4_for_v
 pytestmark = pytest.mark.skipif(not kernels.cpu_has_vnni(), reason="the kernels need AVX512-VNNI")
 
 
+@pytest.fixture(autouse=True)
+def built_kernels():
+    """Any test of this file alone finds the ops registered (the first test checks the build itself)."""
+    kernels.cpu_kernels_available()
+
+
 def test_kernels_build_where_the_cpu_has_vnni():
     # On such a CPU a failed build would silently leave decode on torch's slower kernels.
     assert kernels.cpu_kernels_available(), "Ember's CPU kernels failed to build: see the log above"
@@ -103,17 +109,27 @@ def test_layers_use_the_kernels_for_decode_and_torch_when_turned_off(monkeypatch
         kernels.cpu_kernels_available.cache_clear()
 
 
+def attention_tolerance(cache_dtype: torch.dtype) -> dict[str, float]:
+    """float32 caches: float32 rounding. bfloat16 keys meet the query as two bfloat16 halves in
+    vdpbf16ps (where the CPU has it), good to about 2^-16: far inside the cache's own 2^-9 rounding."""
+    return {"rtol": 1e-5, "atol": 1e-5} if cache_dtype == torch.float32 else {"rtol": 1e-4, "atol": 1e-4}
+
+
+@pytest.mark.parametrize("cache_dtype", [torch.float32, torch.bfloat16])
 @pytest.mark.parametrize(
     ("batch", "heads", "kv_heads", "length", "dim"),
-    [(1, 9, 3, 1030, 64), (1, 9, 3, 1, 64), (2, 32, 4, 300, 64), (1, 8, 8, 17, 128), (1, 9, 3, 257, 64)],
-)
-def test_decode_attention_equals_sdpa_on_a_cache_prefix(batch, heads, kv_heads, length, dim):
-    cache_k, cache_v = torch.randn(2, batch, kv_heads, length + 40, dim)
+    [(1, 9, 3, 1030, 64), (1, 9, 3, 1, 64), (2, 32, 4, 300, 64), (1, 8, 8, 17, 128), (1, 9, 3, 257, 64),
+     (1, 6, 2, 40, 48), (1, 5, 1, 33, 64)],
+)  # fmt: skip
+def test_decode_attention_equals_sdpa_on_a_cache_prefix(batch, heads, kv_heads, length, dim, cache_dtype):
+    cache_k, cache_v = torch.randn(2, batch, kv_heads, length + 40, dim).to(cache_dtype)
     k, v = cache_k[:, :, :length], cache_v[:, :, :length]  # views into a longer cache, as in decode
     q = torch.randn(batch, heads, 1, dim) * 3  # sharp softmaxes too
-    reference = F.scaled_dot_product_attention(q, k, v, enable_gqa=True).view(batch, heads, dim)
+    # A bfloat16 cache is widened exactly, so the float32 math over the same values is the reference.
+    reference = F.scaled_dot_product_attention(q, k.float(), v.float(), enable_gqa=True)
+    reference = reference.view(batch, heads, dim)
     out = torch.ops.ember_kernels.decode_attention(q.view(batch, heads, dim), k, v, dim**-0.5)
-    torch.testing.assert_close(out, reference, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(out, reference, **attention_tolerance(cache_dtype))
 
 
 def test_decode_attention_refuses_a_head_dim_it_cannot_vectorise():
@@ -122,10 +138,11 @@ def test_decode_attention_refuses_a_head_dim_it_cannot_vectorise():
         torch.ops.ember_kernels.decode_attention(q, k, k, 0.2)
 
 
-def test_paged_decode_attention_reads_blocks_in_place_as_sdpa_reads_them_gathered():
+@pytest.mark.parametrize("cache_dtype", [torch.float32, torch.bfloat16])
+def test_paged_decode_attention_reads_blocks_in_place_as_sdpa_reads_them_gathered(cache_dtype):
     torch.manual_seed(3)
     blocks, block_size, kv_heads, heads, dim = 40, 16, 3, 9, 64
-    k_pool, v_pool = torch.randn(2, blocks, block_size, kv_heads, dim)
+    k_pool, v_pool = torch.randn(2, blocks, block_size, kv_heads, dim).to(cache_dtype)
     lengths = [1, 16, 17, 300, 513]  # a lone key, a full block, one past it, several 256-key chunks
     width = max(-(-n // block_size) for n in lengths)
     tables = torch.full((len(lengths), width), blocks - 1)  # padding points at a block nobody reads
@@ -137,10 +154,16 @@ def test_paged_decode_attention_reads_blocks_in_place_as_sdpa_reads_them_gathere
     counts = torch.tensor(lengths)
     out = torch.ops.ember_kernels.paged_decode_attention(q, k_pool, v_pool, tables, counts, dim**-0.5)
     for row, n in enumerate(lengths):
-        keys = k_pool[tables[row]].flatten(0, 1)[:n].transpose(0, 1)  # (kv_heads, n, dim)
-        values = v_pool[tables[row]].flatten(0, 1)[:n].transpose(0, 1)
+        keys = k_pool[tables[row]].flatten(0, 1)[:n].transpose(0, 1).float()  # (kv_heads, n, dim)
+        values = v_pool[tables[row]].flatten(0, 1)[:n].transpose(0, 1).float()
         reference = F.scaled_dot_product_attention(q[row].unsqueeze(1), keys, values, enable_gqa=True)
-        torch.testing.assert_close(out[row], reference.squeeze(1), rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(out[row], reference.squeeze(1), **attention_tolerance(cache_dtype))
+
+
+def test_decode_attention_refuses_a_cache_of_another_dtype():
+    q, k = torch.randn(1, 2, 16), torch.randn(1, 2, 5, 16, dtype=torch.float16)
+    with pytest.raises(RuntimeError, match="float32 or bfloat16 cache"):
+        torch.ops.ember_kernels.decode_attention(q, k, k, 0.25)
 
 
 def test_paged_decode_attention_refuses_a_block_outside_the_pool():

@@ -39,9 +39,11 @@ def tiny_model(mode: str, vocab_size: int = 256) -> Transformer:
     return model
 
 
-def decode(model: Transformer, ids: list[int], prompt_len: int) -> tuple[torch.Tensor, KVCache]:
+def decode(
+    model: Transformer, ids: list[int], prompt_len: int, cache_dtype: torch.dtype = torch.float32
+) -> tuple[torch.Tensor, KVCache]:
     """Logits of each decode step over ``ids`` after a prefill of the first ``prompt_len``, and the cache."""
-    cache = KVCache(model.config, 1, len(ids))
+    cache = KVCache(model.config, 1, len(ids), cache_dtype)
     steps = []
     with torch.inference_mode():
         model(torch.tensor([ids[:prompt_len]]), cache=cache, kv_len=prompt_len)
@@ -51,17 +53,36 @@ def decode(model: Transformer, ids: list[int], prompt_len: int) -> tuple[torch.T
     return torch.cat(steps), cache
 
 
+@pytest.mark.parametrize("cache_dtype", [torch.float32, torch.bfloat16])
 @pytest.mark.parametrize("mode", ["int8", "int4"])
-def test_a_fused_step_gives_the_op_by_op_logits_and_cache(mode):
+def test_a_fused_step_gives_the_op_by_op_logits_and_cache(mode, cache_dtype):
     model = tiny_model(mode)
     ids = torch.randint(0, 256, (40,)).tolist()
-    reference, reference_cache = decode(model, ids, 7)
+    reference, reference_cache = decode(model, ids, 7, cache_dtype)
     assert use_fused_decode(model) == 3
-    fused, fused_cache = decode(model, ids, 7)
+    fused, fused_cache = decode(model, ids, 7, cache_dtype)
     assert (fused - reference).abs().max() < 1e-3 * reference.abs().max()
     caches = zip(fused_cache.k + fused_cache.v, reference_cache.k + reference_cache.v, strict=True)
+    # Keys a hair apart in float32 may round to neighbouring bfloat16 values: one unit in the last place.
+    tolerance = {"atol": 1e-5} if cache_dtype == torch.float32 else {"rtol": 2**-7, "atol": 1e-5}
     for ours, theirs in caches:
-        assert torch.allclose(ours, theirs, atol=1e-5)
+        assert ours.dtype == cache_dtype
+        assert torch.allclose(ours.float(), theirs.float(), **tolerance)
+
+
+def test_fused_models_decode_from_a_bfloat16_cache_and_float_models_from_their_own(smollm2_tokenizer):
+    model = tiny_model("int8", vocab_size=smollm2_tokenizer.vocab_size)
+    engine = Engine(model, smollm2_tokenizer)
+    assert engine.kv_dtype == torch.bfloat16
+    assert BatchEngine(engine, num_blocks=8).cache.k[0].dtype == torch.bfloat16
+    float_model = Transformer(model.config).eval()
+    assert Engine(float_model, smollm2_tokenizer).kv_dtype == torch.float32
+    # The op-by-op path reads a bfloat16 cache too: prefill (SDPA) and a batch of rows at their own lengths.
+    use_fused_decode(model, enabled=False)
+    params = SamplingParams(max_tokens=6, stop_token_ids=set())
+    alone = [engine.generate([p], params)[0].token_ids for p in ([5, 6, 7], [9, 10, 11, 12, 13])]
+    together = [g.token_ids for g in engine.generate([[5, 6, 7], [9, 10, 11, 12, 13]], params)]
+    assert together == alone
 
 
 def test_continuous_batching_decodes_fused_as_each_sequence_decodes_alone(smollm2_tokenizer, monkeypatch):

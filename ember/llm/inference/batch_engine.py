@@ -66,7 +66,7 @@ class BatchEngine:
             raise ValueError(f"max_running ({max_running}) and token_budget ({token_budget}) must be >= 1")
         self.engine, self.model = engine, engine.model
         self.max_running, self.token_budget = max_running, token_budget
-        self.cache = PagedKVCache(self.model.config, num_blocks, block_size, engine.dtype, engine.device)
+        self.cache = PagedKVCache(self.model.config, num_blocks, block_size, engine.kv_dtype, engine.device)
         self.pool = self.cache.pool
         self.waiting: deque[Sequence] = deque()
         self.running: list[Sequence] = []

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from ember.llm.inference.fused_decode import use_fused_decode
+from ember.llm.inference.fused_decode import kv_cache_dtype, use_fused_decode
 from ember.llm.inference.kv_cache import KVCache
 from ember.llm.inference.model import Transformer
 from ember.llm.inference.sampling import SamplingParams, sample
@@ -70,6 +70,7 @@ class Engine:
             configure_cpu_threads()
             model.use_native_decode_attention(cpu_kernels_available())
             use_fused_decode(model, cpu_kernels_available())
+        self.kv_dtype = kv_cache_dtype(model, self.dtype)
         self._decode = self._decode_step
         self._static_cache: KVCache | None = None
         if compile_decode:
@@ -154,14 +155,14 @@ class Engine:
         captured CUDA graph keeps its addresses. Reuse is safe: slots past a row's position are
         masked, and every slot at or before it is rewritten before it is read."""
         if not self.static_decode:
-            cache = KVCache(self.model.config, batch, max_len, self.dtype, self.device)
+            cache = KVCache(self.model.config, batch, max_len, self.kv_dtype, self.device)
             for tensor in cache.k + cache.v:
                 # Each call sizes its cache to its prompt: compile once for any length, not per length.
                 torch._dynamo.maybe_mark_dynamic(tensor, 2)
             return cache
         if self._static_cache is None or self._static_cache.batch_size != batch:
             config = self.model.config
-            self._static_cache = KVCache(config, batch, config.max_seq_len, self.dtype, self.device)
+            self._static_cache = KVCache(config, batch, config.max_seq_len, self.kv_dtype, self.device)
             for tensor in self._static_cache.k + self._static_cache.v:
                 torch._dynamo.mark_static_address(tensor)
         return self._static_cache

@@ -12,6 +12,7 @@ import math
 
 import torch
 
+from ember.llm.inference.fused_decode import kv_cache_dtype
 from ember.llm.inference.kv_cache import KVCache
 from ember.llm.inference.model import Transformer
 
@@ -84,7 +85,7 @@ def _window_at_once(model: Transformer, chunk: torch.Tensor, lengths: torch.Tens
 
 def _window_by_steps(model: Transformer, chunk: torch.Tensor, lengths: torch.Tensor):
     weight = next(p for p in model.parameters() if p.is_floating_point())
-    cache = KVCache(model.config, 1, chunk.shape[1], weight.dtype, weight.device)
+    cache = KVCache(model.config, 1, chunk.shape[1], kv_cache_dtype(model, weight.dtype), weight.device)
     steps = []
     for position in range(chunk.shape[1] - 1):
         token, at = chunk[:, position : position + 1], torch.tensor([[position]])

@@ -120,3 +120,15 @@ def use_fused_decode(model: nn.Module, enabled: bool = True) -> int:
         block.fused_decode = fused_block(block) if enabled and block.attn.native_decode else None
         count += block.fused_decode is not None
     return count
+
+
+def kv_cache_dtype(model: nn.Module, compute_dtype: torch.dtype) -> torch.dtype:
+    """bfloat16 where decode runs through the fused kernels, else the compute dtype.
+
+    At a long context a decode step is bound by reading the cache: at 1,000 tokens SmolLM2's float32
+    cache is 46 MB a step beside 135 MB of int8 weights. The kernels widen bfloat16 to float32 in
+    registers, so products stay float32; float models keep a cache of their own dtype (exact parity).
+    """
+    if any(block.fused_decode is not None for block in model.layers):
+        return torch.bfloat16
+    return compute_dtype

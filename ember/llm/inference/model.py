@@ -16,6 +16,9 @@ from ember.llm.inference.config import ModelConfig
 from ember.llm.inference.kv_cache import KVCache
 from ember.llm.inference.paged_kv import PagedBatch, PagedKVCache
 
+# Cache dtypes the native decode kernels read (ember.llm.kernels.decode_attention).
+NATIVE_CACHE = (torch.float32, torch.bfloat16)
+
 
 class RMSNorm(nn.Module):
     def __init__(self, dim: int, eps: float) -> None:
@@ -86,11 +89,14 @@ class Attention(nn.Module):
     ) -> torch.Tensor:
         b, t, _ = x.shape
         q, k, v = self._qkv(x, cos, sin)
+        native = self.native_decode and mask is None and t == 1 and q.dtype == torch.float32
         if cache is not None:
             k, v = cache.update(layer, positions, k, v, kv_len)
+            if k.dtype != q.dtype and not native:
+                k, v = k.to(q.dtype), v.to(q.dtype)  # a bfloat16 cache (fused_decode.kv_cache_dtype)
         else:
             k, v = k.transpose(1, 2), v.transpose(1, 2)
-        if self.native_decode and mask is None and t == 1 and q.dtype == torch.float32:
+        if native:
             scale = self.head_dim**-0.5
             out = torch.ops.ember_kernels.decode_attention(q.view(b, -1, self.head_dim), k, v, scale)
             return self.wo(out.view(b, 1, -1))
@@ -124,7 +130,8 @@ class Attention(nn.Module):
         out = torch.empty_like(q[0])
         for g in batch.groups:
             end = g.start + g.rows * g.length
-            if g.length == 1 and self.native_decode and q.dtype == k_pool.dtype == torch.float32:
+            native = self.native_decode and q.dtype == torch.float32 and k_pool.dtype in NATIVE_CACHE
+            if g.length == 1 and native:
                 out[g.start : end] = torch.ops.ember_kernels.paged_decode_attention(
                     q[0, g.start : end], k_pool, v_pool, g.blocks, g.key_counts, self.head_dim**-0.5
                 )
@@ -184,7 +191,8 @@ class Block(nn.Module):
 
     def forward_paged(self, x, cos, sin, cache: PagedKVCache, batch: PagedBatch, layer: int) -> torch.Tensor:
         all_decode = len(batch.groups) == 1 and batch.groups[0].length == 1
-        if self.fused_decode is not None and all_decode and x.dtype == cache.k[layer].dtype == torch.float32:
+        native = x.dtype == torch.float32 and cache.k[layer].dtype in NATIVE_CACHE
+        if self.fused_decode is not None and all_decode and native:
             return self.fused_decode.paged(x, cos, sin, cache, batch, layer)
         x = x + self.attn.forward_paged(self.attn_norm(x), cos, sin, cache, batch, layer)
         return x + self.ffn(self.ffn_norm(x))

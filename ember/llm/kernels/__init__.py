@@ -80,13 +80,15 @@ def cpu_kernels_available() -> bool:
     from torch.utils.cpp_extension import load
 
     _put_ninja_on_path()
+    # bfloat16 dot products for a bfloat16 KV cache's keys, where the CPU has them (decode_attention.cpp).
+    bf16_flags = ["-mavx512bf16"] if "avx512_bf16" in _cpu_flags() else []
     log.info("loading Ember's CPU kernels (the first load compiles them, about 30 s)")
     try:
         load(
             # One build per torch version: a kernel built against another torch's ABI must not load.
             name="ember_cpu_kernels_" + re.sub(r"\W", "_", torch.__version__),
             sources=SOURCES,
-            extra_cflags=COMPILE_FLAGS + [f"-DEMBER_KERNELS_SOURCE={_source_digest()}"],
+            extra_cflags=COMPILE_FLAGS + bf16_flags + [f"-DEMBER_KERNELS_SOURCE={_source_digest()}"],
             extra_ldflags=["-fopenmp"],
             is_python_module=False,
         )

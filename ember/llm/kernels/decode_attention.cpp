@@ -5,6 +5,10 @@
 // about a third of this machine's bandwidth). Here each (row, kv head, chunk of keys) is one task:
 // the query heads that share the kv head (grouped-query attention) read every key and value once,
 // and the chunks' partial softmaxes are merged at the end (the flash-decoding split).
+//
+// The cache is float32 or bfloat16. Decode at a long context is bound by reading the cache (at
+// 1,000 tokens SmolLM2's float32 cache is 46 MB a step against 135 MB of int8 weights), so a
+// bfloat16 cache is widened to float32 in registers and every product stays float32.
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <immintrin.h>
@@ -13,6 +17,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <type_traits>
 #include <vector>
 
 #include "kernels.h"
@@ -31,6 +36,42 @@ struct Partial {
   float* sum;
   float* acc;
 };
+
+// Sixteen cache values as float32 (a bfloat16 is the top half of a float32).
+inline __m512 load16(const float* p) { return _mm512_loadu_ps(p); }
+inline __m512 load16(const at::BFloat16* p) {
+  const __m256i bits = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+  return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(bits), 16));
+}
+
+#ifdef __AVX512BF16__
+// A query head split into bfloat16 halves, q = hi + lo to about 2^-17, so vdpbf16ps (exact products,
+// float32 sums) takes a float32 query against a bfloat16 key: 4 instructions for 64 dimensions instead
+// of widening every key element (built where the CPU has AVX512-BF16, as the build flags follow it).
+template <int V>
+struct SplitQuery {
+  __m512bh hi[V / 2], lo[V / 2];
+  explicit SplitQuery(const float* q) {
+    for (int d = 0; d < V / 2; ++d) {
+      const __m512 first = _mm512_loadu_ps(q + d * 32), second = _mm512_loadu_ps(q + d * 32 + 16);
+      hi[d] = _mm512_cvtne2ps_pbh(second, first);
+      const __m512i bits = (__m512i)hi[d];
+      const __m512 first_hi = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm512_extracti64x4_epi64(bits, 0)), 16));
+      const __m512 second_hi = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm512_extracti64x4_epi64(bits, 1)), 16));
+      lo[d] = _mm512_cvtne2ps_pbh(_mm512_sub_ps(second, second_hi), _mm512_sub_ps(first, first_hi));
+    }
+  }
+  // Lane sums of q . key (to be summed across lanes).
+  __m512 dot(const at::BFloat16* key) const {
+    __m512 sum = _mm512_setzero_ps();
+    for (int d = 0; d < V / 2; ++d) {
+      const __m512bh k = (__m512bh)_mm512_loadu_si512(key + d * 32);
+      sum = _mm512_dpbf16_ps(_mm512_dpbf16_ps(sum, hi[d], k), lo[d], k);
+    }
+    return sum;
+  }
+};
+#endif
 
 // Where key i of one (row, kv head) lives: rows of a contiguous cache, or slots of a paged pool
 // reached through the row's block table. Values sit at the same offsets in their own tensor.
@@ -65,12 +106,14 @@ inline __m512 sum_sixteen(const __m512* dots) {
                        _mm512_shuffle_f32x4(halves[0], halves[1], _MM_SHUFFLE(3, 1, 3, 1)));
 }
 
-// Softmax-weighted values of keys [first, last) for the `group` query heads in q. Group is a
-// template argument for the common sizes (G > 0) so the value accumulators stay in registers.
-template <int G, class Keys>
-void chunk(const float* q, const float* k, const float* v, const Keys& keys, int64_t first, int64_t last,
+// Softmax-weighted values of keys [first, last) for the `group` query heads in q. The group (G) and
+// the head size in vectors of 16 (V) are template arguments for the common shapes (0: any), so
+// queries, dot products and value accumulators stay in registers and the loops unroll.
+template <int G, int V, class T, class Keys>
+void chunk(const float* q, const T* k, const T* v, const Keys& keys, int64_t first, int64_t last,
            int64_t group, int64_t dim, float scale, const Partial& out) {
   if constexpr (G > 0) group = G;
+  if constexpr (V > 0) dim = V * 16;
   const int64_t count = last - first;
   const int64_t vectors = dim / 16;
   if (count <= 0) {  // a row shorter than the longest: this chunk holds none of its keys
@@ -80,18 +123,35 @@ void chunk(const float* q, const float* k, const float* v, const Keys& keys, int
     return;
   }
   alignas(64) float scores[kMaxGroup][kChunk];
-  const float* rows[kChunk];
+  const T* rows[kChunk];
+  // Keys past `count` up to the next 16 repeat the last one: their scores are computed and never read.
+  const int64_t padded = (count + 15) / 16 * 16;
   for (int64_t i = 0; i < count; ++i) rows[i] = k + keys.at(first + i);
-  for (int64_t i0 = 0; i0 < count; i0 += 16) {
-    const int64_t n = std::min<int64_t>(16, count - i0);
+  for (int64_t i = count; i < padded; ++i) rows[i] = rows[count - 1];
+  for (int64_t i0 = 0; i0 < padded; i0 += 16) {
     for (int64_t g = 0; g < group; ++g) {
       __m512 dots[16];
-      for (int64_t j = 0; j < 16; ++j) {
-        __m512 dot = _mm512_setzero_ps();
-        if (j < n)
+#ifdef __AVX512BF16__
+      if constexpr (V > 0 && V % 2 == 0 && std::is_same_v<T, at::BFloat16>) {
+        const SplitQuery<V> query(q + g * dim);
+        for (int j = 0; j < 16; ++j) dots[j] = query.dot(rows[i0 + j]);
+      } else
+#endif
+      if constexpr (V > 0) {
+        __m512 query[V];
+        for (int d = 0; d < V; ++d) query[d] = _mm512_loadu_ps(q + g * dim + d * 16);
+        for (int j = 0; j < 16; ++j) {
+          __m512 dot = _mm512_mul_ps(query[0], load16(rows[i0 + j]));
+          for (int d = 1; d < V; ++d) dot = _mm512_fmadd_ps(query[d], load16(rows[i0 + j] + d * 16), dot);
+          dots[j] = dot;
+        }
+      } else {
+        for (int j = 0; j < 16; ++j) {
+          __m512 dot = _mm512_setzero_ps();
           for (int64_t d = 0; d < vectors; ++d)
-            dot = _mm512_fmadd_ps(_mm512_loadu_ps(q + g * dim + d * 16), _mm512_loadu_ps(rows[i0 + j] + d * 16), dot);
-        dots[j] = dot;
+            dot = _mm512_fmadd_ps(_mm512_loadu_ps(q + g * dim + d * 16), load16(rows[i0 + j] + d * 16), dot);
+          dots[j] = dot;
+        }
       }
       _mm512_store_ps(&scores[g][i0], _mm512_mul_ps(sum_sixteen(dots), _mm512_set1_ps(scale)));
     }
@@ -111,27 +171,75 @@ void chunk(const float* q, const float* k, const float* v, const Keys& keys, int
     out.sum[g] = _mm512_reduce_add_ps(total);
   }
   for (int64_t i = 0; i < count; ++i) rows[i] = v + keys.at(first + i);
-  for (int64_t d = 0; d < vectors; ++d) {
-    __m512 acc[G > 0 ? G : kMaxGroup];
-    for (int64_t g = 0; g < group; ++g) acc[g] = _mm512_setzero_ps();
+  if constexpr (G > 0 && V > 0 && G * V <= 24) {  // every accumulator in a register: one pass over the values
+    // A bfloat16 row is widened 32 values at a time, even and odd dimensions apart (a shift and a
+    // mask), and the accumulators are interleaved back once at the end.
+    constexpr bool split = std::is_same_v<T, at::BFloat16> && V % 2 == 0;
+    __m512 acc[G][V];
+    for (int g = 0; g < G; ++g)
+      for (int d = 0; d < V; ++d) acc[g][d] = _mm512_setzero_ps();
     for (int64_t i = 0; i < count; ++i) {
-      const __m512 value = _mm512_loadu_ps(rows[i] + d * 16);
-      for (int64_t g = 0; g < group; ++g) acc[g] = _mm512_fmadd_ps(_mm512_set1_ps(scores[g][i]), value, acc[g]);
+      __m512 value[V];
+      if constexpr (split) {
+        for (int d = 0; d < V / 2; ++d) {
+          const __m512i bits = _mm512_loadu_si512(rows[i] + d * 32);
+          value[2 * d] = _mm512_castsi512_ps(_mm512_slli_epi32(bits, 16));
+          value[2 * d + 1] = _mm512_castsi512_ps(_mm512_and_si512(bits, _mm512_set1_epi32(0xFFFF0000)));
+        }
+      } else {
+        for (int d = 0; d < V; ++d) value[d] = load16(rows[i] + d * 16);
+      }
+      for (int g = 0; g < G; ++g) {
+        const __m512 weight = _mm512_set1_ps(scores[g][i]);
+        for (int d = 0; d < V; ++d) acc[g][d] = _mm512_fmadd_ps(weight, value[d], acc[g][d]);
+      }
     }
-    for (int64_t g = 0; g < group; ++g) _mm512_storeu_ps(out.acc + g * dim + d * 16, acc[g]);
+    for (int g = 0; g < G; ++g) {
+      if constexpr (split) {
+        const __m512i low = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+        const __m512i high = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+        for (int d = 0; d < V / 2; ++d) {
+          const __m512 even = acc[g][2 * d], odd = acc[g][2 * d + 1];
+          _mm512_storeu_ps(out.acc + g * dim + d * 32, _mm512_permutex2var_ps(even, low, odd));
+          _mm512_storeu_ps(out.acc + g * dim + d * 32 + 16, _mm512_permutex2var_ps(even, high, odd));
+        }
+      } else {
+        for (int d = 0; d < V; ++d) _mm512_storeu_ps(out.acc + g * dim + d * 16, acc[g][d]);
+      }
+    }
+  } else {
+    for (int64_t d = 0; d < vectors; ++d) {
+      __m512 acc[G > 0 ? G : kMaxGroup];
+      for (int64_t g = 0; g < group; ++g) acc[g] = _mm512_setzero_ps();
+      for (int64_t i = 0; i < count; ++i) {
+        const __m512 value = load16(rows[i] + d * 16);
+        for (int64_t g = 0; g < group; ++g) acc[g] = _mm512_fmadd_ps(_mm512_set1_ps(scores[g][i]), value, acc[g]);
+      }
+      for (int64_t g = 0; g < group; ++g) _mm512_storeu_ps(out.acc + g * dim + d * 16, acc[g]);
+    }
   }
 }
 
-template <class Keys>
-void any_chunk(const float* q, const float* k, const float* v, const Keys& keys, int64_t first, int64_t last,
-               int64_t group, int64_t dim, float scale, const Partial& out) {
+template <int V, class T, class Keys>
+void chunk_for_group(const float* q, const T* k, const T* v, const Keys& keys, int64_t first, int64_t last,
+                     int64_t group, int64_t dim, float scale, const Partial& out) {
   switch (group) {
-    case 1: return chunk<1>(q, k, v, keys, first, last, group, dim, scale, out);
-    case 2: return chunk<2>(q, k, v, keys, first, last, group, dim, scale, out);
-    case 3: return chunk<3>(q, k, v, keys, first, last, group, dim, scale, out);
-    case 4: return chunk<4>(q, k, v, keys, first, last, group, dim, scale, out);
-    case 8: return chunk<8>(q, k, v, keys, first, last, group, dim, scale, out);
-    default: return chunk<0>(q, k, v, keys, first, last, group, dim, scale, out);
+    case 1: return chunk<1, V>(q, k, v, keys, first, last, group, dim, scale, out);
+    case 2: return chunk<2, V>(q, k, v, keys, first, last, group, dim, scale, out);
+    case 3: return chunk<3, V>(q, k, v, keys, first, last, group, dim, scale, out);
+    case 4: return chunk<4, V>(q, k, v, keys, first, last, group, dim, scale, out);
+    case 8: return chunk<8, V>(q, k, v, keys, first, last, group, dim, scale, out);
+    default: return chunk<0, V>(q, k, v, keys, first, last, group, dim, scale, out);
+  }
+}
+
+template <class T, class Keys>
+void any_chunk(const float* q, const T* k, const T* v, const Keys& keys, int64_t first, int64_t last,
+               int64_t group, int64_t dim, float scale, const Partial& out) {
+  switch (dim) {
+    case 64: return chunk_for_group<4>(q, k, v, keys, first, last, group, dim, scale, out);
+    case 128: return chunk_for_group<8>(q, k, v, keys, first, last, group, dim, scale, out);
+    default: return chunk_for_group<0>(q, k, v, keys, first, last, group, dim, scale, out);
   }
 }
 
@@ -144,8 +252,8 @@ void check_query(const at::Tensor& q, int64_t kv_heads) {
 }
 
 // Each (row, kv head, chunk of keys) is one task; `keys_of(b, h)` addresses the keys of row b, head h.
-template <class KeysOf>
-at::Tensor attend(const at::Tensor& q, const float* k_data, const float* v_data, int64_t kv_heads,
+template <class T, class KeysOf>
+at::Tensor attend(const at::Tensor& q, const T* k_data, const T* v_data, int64_t kv_heads,
                   const std::vector<int64_t>& lengths, double scale, const KeysOf& keys_of) {
   const at::Tensor query = q.contiguous();
   const int64_t batch = q.size(0), heads = q.size(1), dim = q.size(2), group = heads / kv_heads;
@@ -186,6 +294,19 @@ at::Tensor attend(const at::Tensor& q, const float* k_data, const float* v_data,
   return out;
 }
 
+bool is_cache_dtype(const at::Tensor& t) {
+  return t.scalar_type() == at::kFloat || t.scalar_type() == at::kBFloat16;
+}
+
+// Calls attend with the cache's element type: float32 or bfloat16.
+template <class KeysOf>
+at::Tensor attend_cache(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, int64_t kv_heads,
+                        const std::vector<int64_t>& lengths, double scale, const KeysOf& keys_of) {
+  if (k.scalar_type() == at::kBFloat16)
+    return attend(q, k.data_ptr<at::BFloat16>(), v.data_ptr<at::BFloat16>(), kv_heads, lengths, scale, keys_of);
+  return attend(q, k.data_ptr<float>(), v.data_ptr<float>(), kv_heads, lengths, scale, keys_of);
+}
+
 }  // namespace
 
 namespace ember {
@@ -193,13 +314,14 @@ namespace ember {
 // q (B, Hq, D); k, v (B, Hkv, L, D) with contiguous rows of D. Returns (B, Hq, D).
 at::Tensor decode_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, double scale) {
   TORCH_CHECK(k.dim() == 4 && v.dim() == 4, "k and v must be (B, Hkv, L, D)");
-  TORCH_CHECK(k.scalar_type() == at::kFloat && v.scalar_type() == at::kFloat, "decode_attention takes float32 tensors");
+  TORCH_CHECK(is_cache_dtype(k) && k.scalar_type() == v.scalar_type(),
+              "decode_attention takes a float32 or bfloat16 cache, one dtype for k and v");
   TORCH_CHECK(k.sizes() == v.sizes() && k.strides() == v.strides(), "k and v must have one shape and layout");
   check_query(q, k.size(1));
   TORCH_CHECK(k.size(0) == q.size(0) && k.size(3) == q.size(2) && k.size(2) > 0, "q, k and v shapes disagree");
   TORCH_CHECK(k.stride(3) == 1, "k and v rows must be contiguous");
   const std::vector<int64_t> lengths(q.size(0), k.size(2));
-  return attend(q, k.data_ptr<float>(), v.data_ptr<float>(), k.size(1), lengths, scale,
+  return attend_cache(q, k, v, k.size(1), lengths, scale,
                 [&](int64_t b, int64_t h) { return ContiguousKeys{b * k.stride(0) + h * k.stride(1), k.stride(2)}; });
 }
 
@@ -207,9 +329,9 @@ at::Tensor decode_attention(const at::Tensor& q, const at::Tensor& k, const at::
 // each row's block table; lengths (R,) how many keys each row sees. Keys are read in place.
 at::Tensor paged_decode_attention(const at::Tensor& q, const at::Tensor& k_pool, const at::Tensor& v_pool,
                                   const at::Tensor& blocks, const at::Tensor& lengths, double scale) {
-  TORCH_CHECK(k_pool.dim() == 4 && k_pool.sizes() == v_pool.sizes() && k_pool.scalar_type() == at::kFloat &&
-                  v_pool.scalar_type() == at::kFloat && k_pool.is_contiguous() && v_pool.is_contiguous(),
-              "k_pool and v_pool must be contiguous float32 (blocks, block_size, Hkv, D)");
+  TORCH_CHECK(k_pool.dim() == 4 && k_pool.sizes() == v_pool.sizes() && is_cache_dtype(k_pool) &&
+                  v_pool.scalar_type() == k_pool.scalar_type() && k_pool.is_contiguous() && v_pool.is_contiguous(),
+              "k_pool and v_pool must be contiguous float32 or bfloat16 (blocks, block_size, Hkv, D)");
   check_query(q, k_pool.size(2));
   const int64_t rows = q.size(0), block_size = k_pool.size(1);
   TORCH_CHECK(k_pool.size(3) == q.size(2), "q and the pools disagree on the head size");
@@ -230,7 +352,7 @@ at::Tensor paged_decode_attention(const at::Tensor& q, const at::Tensor& k_pool,
     }
   }
   const int64_t slot_stride = k_pool.stride(1), head_stride = k_pool.stride(2);
-  return attend(q, k_pool.data_ptr<float>(), v_pool.data_ptr<float>(), k_pool.size(2), counts, scale,
+  return attend_cache(q, k_pool, v_pool, k_pool.size(2), counts, scale,
                 [&](int64_t b, int64_t h) {
                   return PagedKeys{table_data + b * table.size(1), block_size, slot_stride, h * head_stride};
                 });

@@ -12,6 +12,7 @@
 #include <immintrin.h>
 #include <torch/library.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "kernels.h"
@@ -110,8 +111,14 @@ at::Tensor run_block(const at::Tensor& x, const BlockWeights& w, const at::Tenso
   return hidden;
 }
 
-// The k and v parts of one row of the projection, per kv head.
-void copy_heads(const float* row, int64_t n_heads, int64_t kv_heads, int64_t dim, float* k_dst, float* v_dst,
+bool is_cache_dtype(const at::Tensor& t) {
+  return t.scalar_type() == at::kFloat || t.scalar_type() == at::kBFloat16;
+}
+
+// The k and v parts of one row of the projection, per kv head, into the cache at `offset` elements
+// (std::copy converts to bfloat16 with round-to-nearest-even where the cache holds bfloat16).
+template <class T>
+void copy_heads(const float* row, int64_t n_heads, int64_t kv_heads, int64_t dim, T* k_dst, T* v_dst,
                 int64_t head_stride) {
   const float* k = row + n_heads * dim;
   const float* v = k + kv_heads * dim;
@@ -119,6 +126,16 @@ void copy_heads(const float* row, int64_t n_heads, int64_t kv_heads, int64_t dim
     std::copy(k + h * dim, k + (h + 1) * dim, k_dst + h * head_stride);
     std::copy(v + h * dim, v + (h + 1) * dim, v_dst + h * head_stride);
   }
+}
+
+void store_heads(const float* row, int64_t n_heads, int64_t kv_heads, int64_t dim, const at::Tensor& k_cache,
+                 const at::Tensor& v_cache, int64_t offset, int64_t head_stride) {
+  if (k_cache.scalar_type() == at::kBFloat16)
+    copy_heads(row, n_heads, kv_heads, dim, k_cache.data_ptr<at::BFloat16>() + offset,
+               v_cache.data_ptr<at::BFloat16>() + offset, head_stride);
+  else
+    copy_heads(row, n_heads, kv_heads, dim, k_cache.data_ptr<float>() + offset, v_cache.data_ptr<float>() + offset,
+               head_stride);
 }
 
 // One sequence: x (1, d) at `position` (a one-element int64 tensor: an int argument would make
@@ -130,16 +147,16 @@ at::Tensor decode_block(const at::Tensor& x, const at::Tensor& attn_norm, const 
                         const at::Tensor& sin, const at::Tensor& positions, int64_t n_heads, double eps) {
   TORCH_CHECK(x.size(0) == 1, "decode_block takes one sequence's row; paged_decode_block takes many");
   TORCH_CHECK(k_cache.dim() == 4 && k_cache.size(0) == 1 && k_cache.sizes() == v_cache.sizes() &&
-                  k_cache.scalar_type() == at::kFloat && k_cache.is_contiguous() && v_cache.is_contiguous(),
-              "the caches must be contiguous float32 (1, kv_heads, max_len, head_dim)");
+                  is_cache_dtype(k_cache) && v_cache.scalar_type() == k_cache.scalar_type() &&
+                  k_cache.is_contiguous() && v_cache.is_contiguous(),
+              "the caches must be contiguous float32 or bfloat16 (1, kv_heads, max_len, head_dim)");
   TORCH_CHECK(positions.numel() == 1 && positions.scalar_type() == at::kLong, "position must be one int64 value");
   const int64_t position = positions.item<int64_t>();
   TORCH_CHECK(position >= 0 && position < k_cache.size(2), "position ", position, " is outside the cache");
   const BlockWeights w{attn_norm, ffn_norm, qkv, wo, gate_up, down, n_heads, k_cache.size(1), k_cache.size(3), eps};
   return run_block(x, w, cos, sin, [&](const at::Tensor& projected) {
-    const int64_t slot = k_cache.stride(2) * position;
-    copy_heads(projected.data_ptr<float>(), n_heads, w.kv_heads, w.dim, k_cache.data_ptr<float>() + slot,
-               v_cache.data_ptr<float>() + slot, k_cache.stride(1));
+    store_heads(projected.data_ptr<float>(), n_heads, w.kv_heads, w.dim, k_cache, v_cache,
+                k_cache.stride(2) * position, k_cache.stride(1));
     const at::Tensor queries = projected.narrow(1, 0, n_heads * w.dim).view({1, n_heads, w.dim});
     return ember::decode_attention(queries, k_cache.narrow(2, 0, position + 1), v_cache.narrow(2, 0, position + 1),
                                    1.0 / std::sqrt(static_cast<double>(w.dim)));
@@ -153,9 +170,9 @@ at::Tensor paged_decode_block(const at::Tensor& x, const at::Tensor& attn_norm, 
                               const at::Tensor& k_pool, const at::Tensor& v_pool, const at::Tensor& cos,
                               const at::Tensor& sin, const at::Tensor& slots, const at::Tensor& blocks,
                               const at::Tensor& key_counts, int64_t n_heads, double eps) {
-  TORCH_CHECK(k_pool.dim() == 4 && k_pool.sizes() == v_pool.sizes() && k_pool.scalar_type() == at::kFloat &&
-                  k_pool.is_contiguous() && v_pool.is_contiguous(),
-              "the pools must be contiguous float32 (blocks, block_size, kv_heads, head_dim)");
+  TORCH_CHECK(k_pool.dim() == 4 && k_pool.sizes() == v_pool.sizes() && is_cache_dtype(k_pool) &&
+                  v_pool.scalar_type() == k_pool.scalar_type() && k_pool.is_contiguous() && v_pool.is_contiguous(),
+              "the pools must be contiguous float32 or bfloat16 (blocks, block_size, kv_heads, head_dim)");
   const int64_t rows = x.size(0), pool_slots = k_pool.size(0) * k_pool.size(1);
   TORCH_CHECK(slots.numel() == rows && slots.scalar_type() == at::kLong, "slots must be int64 (rows,)");
   const at::Tensor slot_ids = slots.contiguous();
@@ -167,9 +184,8 @@ at::Tensor paged_decode_block(const at::Tensor& x, const at::Tensor& attn_norm, 
   return run_block(x, w, cos, sin, [&](const at::Tensor& projected) {
     const int64_t width = projected.size(1);
     for (int64_t r = 0; r < rows; ++r) {
-      const int64_t offset = slot_ids.data_ptr<int64_t>()[r] * k_pool.stride(1);
-      copy_heads(projected.data_ptr<float>() + r * width, n_heads, w.kv_heads, w.dim,
-                 k_pool.data_ptr<float>() + offset, v_pool.data_ptr<float>() + offset, k_pool.stride(2));
+      store_heads(projected.data_ptr<float>() + r * width, n_heads, w.kv_heads, w.dim, k_pool, v_pool,
+                  slot_ids.data_ptr<int64_t>()[r] * k_pool.stride(1), k_pool.stride(2));
     }
     const at::Tensor queries = projected.narrow(1, 0, n_heads * w.dim).view({rows, n_heads, w.dim});
     return ember::paged_decode_attention(queries, k_pool, v_pool, blocks, key_counts,
