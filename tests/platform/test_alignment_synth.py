@@ -102,9 +102,13 @@ def test_agent_traces_use_the_real_tools_and_calculator(data):
     assert len(traces) == synth.counts["trace"] > 0
     for row in traces:
         calls = [m["tool_calls"][0]["function"] for m in row["messages"] if m.get("tool_calls")]
-        added = calls[2]["arguments"]["expression"].split(" + ")
-        assert not any(re.fullmatch(r"(19|20)\d\d", n) for n in added)  # years are dates, not amounts
+        combined = re.split(r" [-+*/] ", calls[2]["arguments"]["expression"])
+        assert not any(re.fullmatch(r"(19|20)\d\d", n) for n in combined)  # years are dates, not amounts
         assert [c["name"] for c in calls] == ["search", "search", "calculator"]
+        for call in calls[:2]:  # keyword queries, not the task's sentence
+            query = call["arguments"]["query"]
+            assert query and "how many" not in query and not query.endswith("?")
+            assert query not in row["messages"][1]["content"]
         results = [m["content"] for m in row["messages"] if m["role"] == "tool"]
         assert results[0].startswith('<passage n="1"') and "(id: chunk:" in results[0]
         assert results[2] == str(evaluate(calls[2]["arguments"]["expression"]))
@@ -137,6 +141,20 @@ def test_rows_load_as_trl_jsonl_and_pairs_differ(data, tmp_path):
     assert len(load_pairs(tmp_path / "dpo.jsonl", tokenizer, 4096)) == len(synth.dpo)
     kinds = {p["rejected"][0]["content"].count("[") for p in synth.dpo}
     assert 0 in kinds  # uncited rejections are among them
+    cited_pairs = [p for p in synth.dpo if not p["expect"].get("abstain")]
+    assert any(p["rejected"][0]["content"] == IDK for p in cited_pairs)  # false abstentions are rejected
+
+
+def test_agent_traces_combine_their_numbers_in_more_ways_than_a_sum(data):
+    _, synth = data
+    traces = [row for row in synth.sft if "tools" in row]
+    operators = {
+        re.search(r" ([-+*/]) ", m["tool_calls"][0]["function"]["arguments"]["expression"]).group(1)
+        for row in traces
+        for m in row["messages"]
+        if m.get("tool_calls") and m["tool_calls"][0]["function"]["name"] == "calculator"
+    }
+    assert len(operators) >= 3
 
 
 def test_questions_and_targets_come_from_prose_not_markdown_or_labels():
@@ -158,3 +176,27 @@ def test_questions_and_targets_come_from_prose_not_markdown_or_labels():
     assert numbered["7"].sentence.startswith("The analysis in Section 2 found")  # a wrapped line rejoined
     for fact in facts:
         assert "#" not in fact.sentence and "-" != fact.sentence[0] and "\n" not in fact.sentence
+
+
+def test_a_tight_sequence_keeps_every_passage_shortened_with_the_gold_sentence_whole():
+    corpus = [
+        Hit(i, i, f"Doc {i}", "", " ".join(f"Filler sentence {j} of document {i} goes on." for j in range(40))
+            + f" The archive of document {i} holds {100 + i} maps in total." + " Tail words here." * 30, 0.0)
+        for i in range(10)
+    ]  # fmt: skip
+
+    def search(question: str, k: int) -> list[Hit]:
+        return corpus[:k]
+
+    def fits(messages: list[dict]) -> bool:
+        return len(messages[1]["content"]) < 8 * 1000
+
+    synth = synthesize(corpus, search, "c", questions=6, k=8, heldout_share=0.0, trace_share=0.0, fits=fits)
+    rows = [r for r in synth.sft if "messages" in r and r["messages"][-1]["content"] != IDK]
+    assert rows
+    for row in rows:
+        texts = passage_texts(row["messages"][1]["content"])
+        assert len(texts) == 8  # shortened, not dropped
+        assert all(len(t) <= 905 for t in texts)
+        sentence, n = re.fullmatch(r"(.*) \[(\d+)\]", row["messages"][-1]["content"]).groups()
+        assert sentence in texts[int(n) - 1]

@@ -10,15 +10,15 @@ class AlignBudget:
     """Defaults sized for under 90 minutes on 2 CPU cores with SmolLM2-135M; a GPU runs them in minutes."""
 
     questions: int = 400
-    sft_steps: int = 160
-    dpo_steps: int = 30
+    sft_steps: int = 140
+    dpo_steps: int = 26
     batch_size: int = 2
     lora_rank: int = 16
     sft_lr: float = 5e-4
     dpo_lr: float = 5e-5
     beta: float = 0.1
     seq_len: int = 2048
-    passages: int = 4
+    passages: int = 8  # as many as the RAG graph retrieves (fewer where the sequence cannot hold them)
     heldout_share: float = 0.1
     replay_share: float = 0.08  # plain passages among the SFT rows, against drift from general text
     eval_items: int = 30

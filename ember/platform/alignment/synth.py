@@ -5,11 +5,13 @@
   and a short target that quotes the supporting sentence and cites it as [n].
 - Abstentions: the same question with every passage of the gold document removed; the target is
   "I don't know."
-- Agent traces: two number facts from different documents, found with the real ``search`` tool (the
-  Toolbox renders the observations), added with the real calculator, then a cited answer.
+- Agent traces: two number facts from different documents, each found with the real ``search`` tool
+  under a short keyword query (not the task's sentence), combined by the real calculator (sum,
+  difference, product or ratio), then a cited answer.
 - DPO pairs: the target against a failing variant: no citation, a citation of the wrong passage, a wrong
-  number, a repetition loop, or (for abstentions) an answer the passages do not support. The recipe
-  swaps in the model's own failing samples where it writes one (``own_samples``).
+  number, a repetition loop, "I don't know" while the gold passage is there, or (for abstentions) an
+  answer the passages do not support. The recipe swaps in the model's own failing samples where it
+  writes one (``own_samples``).
 - Replay: whole passages as plain text (TRL's ``text`` rows), a small share of the SFT rows, so the tuned
   model's general text distribution moves less.
 
@@ -25,7 +27,7 @@ from __future__ import annotations
 import random
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ember.agents.prompts import AGENT_SYSTEM, RAG_SYSTEM, rag_user_message
 from ember.agents.tools import SCHEMAS, Toolbox
@@ -42,6 +44,13 @@ _YEAR = re.compile(r"(19|20)\d\d")
 # Markdown a sentence must not carry: a heading, a list marker, a quote marker, emphasis, inline code.
 _BLOCK_MARKER = re.compile(r"^\s*(?:[-*+]\s+|\d+[.)]\s+|>\s*)")
 _NOT_PROSE = re.compile(r"[\\$|<>{}]|\bhttps?://")  # LaTeX, tables, markup, links
+# Words a search query does without: the question's frame, not its subject.
+_NOT_KEYWORDS = frozenset(
+    "how many what which who whom when where why year percent do does did is are was were be been the a an "
+    "of in on to for and or by with as at from that this these those it its their there".split()
+)
+# How an agent trace combines its two numbers: the task's words and the calculator's operator.
+_OPERATIONS = (("plus", "+"), ("minus", "-"), ("times", "*"), ("divided by", "/"))
 
 Search = Callable[[str, int], list[Hit]]
 Fits = Callable[[list[dict]], bool]  # does a prompt leave room for its answer in a training sequence?
@@ -137,23 +146,53 @@ def facts_of(hit: Hit, rng: random.Random) -> list[Fact]:
     return facts
 
 
+def _excerpt(hit: Hit, chars: int | None, sentence: str | None, rng: random.Random) -> Hit:
+    """``hit`` cut at whitespace to about ``chars`` characters (None: whole), around ``sentence`` where the
+    passage holds it verbatim (a sentence wrapped across lines keeps its passage whole)."""
+    text = hit.text
+    if chars is None or len(text) <= chars:
+        return hit
+    at = text.find(sentence) if sentence else 0
+    if at < 0:
+        return hit
+    length = len(sentence) if sentence else 0
+    start = max(0, min(at - rng.randint(0, max(0, chars - length)), len(text) - chars))
+    end = max(start + chars, at + length)
+    if start > 0:  # begin at a word: the first whitespace after the cut, never past the sentence
+        space = re.compile(r"\s").search(text, start, at)
+        start = space.end() if space else at
+    if end < len(text):
+        end = max(text.rfind(" ", at + length, end), at + length)
+    return replace(hit, text=text[start:end].strip())
+
+
 def _context(
-    fact: Fact, hits: list[Hit], k: int, rng: random.Random, keep_gold: bool
+    fact: Fact, hits: list[Hit], k: int, rng: random.Random, keep_gold: bool, chars: int | None = None
 ) -> tuple[list[Hit], int]:
-    """k passages: the gold one at a random place among distractors (or none of its document)."""
+    """k passages: the gold one at a random place among distractors (or none of its document), each cut
+    to about ``chars`` characters (None: whole)."""
     others = [h for h in hits if h.document_id != fact.gold.document_id][: k - 1 if keep_gold else k]
+    others = [_excerpt(h, chars, None, rng) for h in others]
     if not keep_gold:
         return others, 0
     at = rng.randrange(len(others) + 1)
-    return [*others[:at], fact.gold, *others[at:]], at + 1
+    return [*others[:at], _excerpt(fact.gold, chars, fact.sentence, rng), *others[at:]], at + 1
+
+
+# Passage lengths (characters) tried before dropping passages: the RAG graph shows 8 passages, so a training
+# prompt keeps as many, shortened, rather than fewer whole ones (their numbers [5]-[8] are cited too).
+_EXCERPT_CHARS = (None, 1200, 900, 700)
 
 
 def _fitted_context(
     fact: Fact, hits: list[Hit], k: int, rng: random.Random, keep_gold: bool, fits: Fits
 ) -> tuple[list[Hit], int]:
-    """``_context`` with fewer distractors until the prompt fits the training sequence."""
-    for width in range(k, 0, -1):
-        context, n = _context(fact, hits, width, rng, keep_gold)
+    """``_context`` with shorter passages, then fewer distractors, until the prompt fits in a sequence."""
+    tries = [(k, chars) for chars in _EXCERPT_CHARS] + [
+        (width, _EXCERPT_CHARS[-1]) for width in range(k - 1, 0, -1)
+    ]
+    for width, chars in tries:
+        context, n = _context(fact, hits, width, rng, keep_gold, chars)
         if fits(_rag_messages(fact.question, context)):
             break
     return context, n
@@ -173,7 +212,9 @@ def _rejected(fact: Fact, n: int, k: int, rng: random.Random) -> str:
         + (["wrong_citation"] if k > 1 else [])
         + (["wrong_number"] if fact.number else [])
     )
-    kind = rng.choice(choices)
+    kind = rng.choice([*choices, "abstained"])
+    if kind == "abstained":  # against false abstention: the gold passage is in the context
+        return IDK
     if kind == "uncited":
         return fact.sentence
     if kind == "loop":
@@ -184,7 +225,13 @@ def _rejected(fact: Fact, n: int, k: int, rng: random.Random) -> str:
     return f"{fact.sentence.replace(fact.number, wrong, 1)} [{n}]"
 
 
-def _trace(first: Fact, second: Fact, search: Search, collection: str) -> list[dict]:
+def keywords(question: str, most: int = 8) -> str:
+    """A search query for ``question``: its content words, without the question's frame."""
+    words = (w.strip("?,;:.()\"'") for w in question.split())
+    return " ".join([w for w in words if w and w.lower() not in _NOT_KEYWORDS][:most])
+
+
+def _trace(first: Fact, second: Fact, search: Search, collection: str, rng: random.Random) -> list[dict]:
     """search, search, calculator, cited answer: the agent's own format, observations from the real tools."""
 
     golds = iter([first.gold, second.gold])  # by call order: two facts can share a question's words
@@ -197,16 +244,18 @@ def _trace(first: Fact, second: Fact, search: Search, collection: str) -> list[d
         return hits
 
     toolbox = Toolbox(found, lambda kind, id_, around: [], lambda: [], [collection])
-    question = f"{first.question[:-1]}, plus {second.question[0].lower()}{second.question[1:]}"
+    a, b = first.number.replace(",", ""), second.number.replace(",", "")
+    word, operator = rng.choice([op for op in _OPERATIONS if op[1] != "/" or float(b) != 0])
+    question = f"{first.question[:-1]}, {word} {second.question[0].lower()}{second.question[1:]}"
     messages = [
         {"role": "system", "content": f"{AGENT_SYSTEM}\nCollections searched by default: {collection}."},
         {"role": "user", "content": question},
     ]
-    expression = f"{first.number.replace(',', '')} + {second.number.replace(',', '')}"
+    expression = f"{a} {operator} {b}"
     for index, (name, arguments) in enumerate(
         [
-            ("search", {"query": first.question}),
-            ("search", {"query": second.question}),
+            ("search", {"query": keywords(first.question)}),
+            ("search", {"query": keywords(second.question)}),
             ("calculator", {"expression": expression}),
         ]
     ):
@@ -219,7 +268,7 @@ def _trace(first: Fact, second: Fact, search: Search, collection: str) -> list[d
     cite = {p.chunk_id: n for n, p in enumerate(toolbox.passages, 1)}
     answer = (
         f"{first.sentence} [{cite[first.gold.chunk_id]}] {second.sentence} [{cite[second.gold.chunk_id]}] "
-        f"Together: {first.number} + {second.number} = {total}."
+        f"So {first.number} {operator} {second.number} = {total}."
     )
     messages.append({"role": "assistant", "content": answer})
     return messages
@@ -232,7 +281,7 @@ def synthesize(
     questions: int = 200,
     k: int = 6,
     heldout_share: float = 0.1,
-    abstain_share: float = 0.15,
+    abstain_share: float = 0.1,
     trace_share: float = 0.25,
     replay_share: float = 0.0,
     seed: int = 0,
@@ -296,7 +345,7 @@ def synthesize(
             partners = [f for f in numbered if f.gold.document_id != fact.gold.document_id]
             if partners:
                 partner = rng.choice(partners)
-                trace = _trace(fact, partner, unheld_search, collection)
+                trace = _trace(fact, partner, unheld_search, collection, rng)
                 out.sft.append({"messages": trace, "tools": SCHEMAS})
                 counts["trace"] += 1
     unheld = [p for p in passages if p.document_id not in held]
