@@ -8,7 +8,8 @@
 //
 // The cache is float32 or bfloat16. Decode at a long context is bound by reading the cache (at
 // 1,000 tokens SmolLM2's float32 cache is 46 MB a step against 135 MB of int8 weights), so a
-// bfloat16 cache is widened to float32 in registers and every product stays float32.
+// bfloat16 cache is widened to float32 in registers (or, for keys, met by a float32 query split in
+// two bfloat16 halves), and sums stay float32.
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <immintrin.h>
@@ -37,12 +38,12 @@ struct Partial {
   float* acc;
 };
 
-// Sixteen cache values as float32 (a bfloat16 is the top half of a float32).
+// Sixteen bfloat16 values as float32 (a bfloat16 is the top half of a float32).
+inline __m512 widen(__m256i bits) { return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(bits), 16)); }
+
+// Sixteen cache values as float32.
 inline __m512 load16(const float* p) { return _mm512_loadu_ps(p); }
-inline __m512 load16(const at::BFloat16* p) {
-  const __m256i bits = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
-  return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(bits), 16));
-}
+inline __m512 load16(const at::BFloat16* p) { return widen(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))); }
 
 #ifdef __AVX512BF16__
 // A query head split into bfloat16 halves, q = hi + lo to about 2^-17, so vdpbf16ps (exact products,
@@ -56,8 +57,8 @@ struct SplitQuery {
       const __m512 first = _mm512_loadu_ps(q + d * 32), second = _mm512_loadu_ps(q + d * 32 + 16);
       hi[d] = _mm512_cvtne2ps_pbh(second, first);
       const __m512i bits = (__m512i)hi[d];
-      const __m512 first_hi = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm512_extracti64x4_epi64(bits, 0)), 16));
-      const __m512 second_hi = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm512_extracti64x4_epi64(bits, 1)), 16));
+      const __m512 first_hi = widen(_mm512_extracti64x4_epi64(bits, 0));
+      const __m512 second_hi = widen(_mm512_extracti64x4_epi64(bits, 1));
       lo[d] = _mm512_cvtne2ps_pbh(_mm512_sub_ps(second, second_hi), _mm512_sub_ps(first, first_hi));
     }
   }
