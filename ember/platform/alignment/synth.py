@@ -43,6 +43,7 @@ _LEAD_INS = frozenset("About After Around By In Of Only Over Some The To Under W
 _YEAR = re.compile(r"(19|20)\d\d")
 # Markdown a sentence must not carry: a heading, a list marker, a quote marker, emphasis, inline code.
 _BLOCK_MARKER = re.compile(r"^\s*(?:[-*+]\s+|\d+[.)]\s+|>\s*)")
+_SPACE = re.compile(r"\s")
 _NOT_PROSE = re.compile(r"[\\$|<>{}]|\bhttps?://")  # LaTeX, tables, markup, links
 # Words a search query does without: the question's frame, not its subject.
 _NOT_KEYWORDS = frozenset(
@@ -159,10 +160,11 @@ def _excerpt(hit: Hit, chars: int | None, sentence: str | None, rng: random.Rand
     start = max(0, min(at - rng.randint(0, max(0, chars - length)), len(text) - chars))
     end = max(start + chars, at + length)
     if start > 0:  # begin at a word: the first whitespace after the cut, never past the sentence
-        space = re.compile(r"\s").search(text, start, at)
+        space = _SPACE.search(text, start, at)
         start = space.end() if space else at
-    if end < len(text):
-        end = max(text.rfind(" ", at + length, end), at + length)
+    if end < len(text):  # end before a word: the last whitespace within the cut, never inside the sentence
+        spaces = [m.start() for m in _SPACE.finditer(text, at + length, end)]
+        end = spaces[-1] if spaces else max(end, at + length)
     return replace(hit, text=text[start:end].strip())
 
 
