@@ -348,10 +348,10 @@ class EmberService:
         from ember.llm.inference.chat import ChatModel
         from ember.llm.inference.scheduler import LLMScheduler
 
-        model = ChatModel.load(self.model_path(), compile_decode=self.settings.llm_compile or None)
+        path, compile_decode = self.model_path(), self.settings.llm_compile or None
         s = self.settings
         return LLMScheduler(
-            model,
+            lambda: ChatModel.load(path, compile_decode=compile_decode),
             max_running=s.llm_max_running,
             kv_blocks=s.llm_kv_blocks,
             token_budget=s.llm_token_budget,

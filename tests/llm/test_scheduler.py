@@ -139,3 +139,31 @@ def test_local_backend_runs_on_a_scheduler_as_on_a_chat_model(chat_model, schedu
     assert on_scheduler.context_window == on_model.context_window
     assert on_scheduler.count_tokens("Hello there") == on_model.count_tokens("Hello there")
     assert on_scheduler.chat(QUESTIONS[0], max_tokens=12) == on_model.chat(QUESTIONS[0], max_tokens=12)
+
+
+def test_the_worker_thread_loads_the_model_and_allocates_its_cache(chat_model):
+    # The one thread that runs the model's OpenMP work must also be the one that loaded it.
+    threads = []
+
+    def load() -> ChatModel:
+        threads.append(threading.current_thread())
+        return chat_model
+
+    scheduler = LLMScheduler(load, kv_blocks=32)
+    try:
+        assert threads == [scheduler._thread]
+        assert scheduler.engine is chat_model.engine and scheduler.batch.pool.num_blocks == 32
+        assert scheduler.chat(QUESTIONS[0], max_tokens=4).text
+    finally:
+        scheduler.close()
+
+
+def test_a_failed_load_is_raised_by_the_constructor_and_leaves_no_worker():
+    def load() -> ChatModel:
+        raise FileNotFoundError("no checkpoint at /nowhere")
+
+    before = set(threading.enumerate())
+    with pytest.raises(FileNotFoundError, match="/nowhere"):
+        LLMScheduler(load)
+    started = set(threading.enumerate()) - before
+    wait_until(lambda: not any(t.name == "ember-llm-scheduler" and t.is_alive() for t in started))

@@ -60,7 +60,9 @@ def _group(cache: PagedKVCache, start: int, works: list[Work], length: int, devi
         used = cache.pool.blocks_for(work.end)
         blocks[row, :used] = torch.tensor(work.table.blocks[:used])
     query_pos = torch.tensor([w.start for w in works]).view(-1, 1, 1) + torch.arange(length).view(1, -1, 1)
-    mask = torch.arange(keys).view(1, 1, -1) <= query_pos
+    hidden = torch.arange(keys).view(1, 1, -1) > query_pos
     key_counts = torch.tensor([w.end for w in works], device=device)
+    # Additive, in the dtype attention runs in: SDPA on CPU turns a boolean mask into this every layer.
+    mask = torch.zeros(hidden.shape, dtype=cache.k[0].dtype).masked_fill_(hidden, float("-inf"))
     mask = mask.unsqueeze(1).to(device)
     return AttentionGroup(start, len(works), length, blocks.to(device), mask, key_counts)

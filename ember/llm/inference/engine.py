@@ -52,6 +52,13 @@ def configure_cpu_threads() -> int:
     return torch.get_num_threads()
 
 
+def use_one_cpu_thread() -> None:
+    """Run this thread's torch work on one core, with no OpenMP team of its own: for threads beside
+    the LLM scheduler's worker, whose decode slows twofold while another thread holds a team
+    (ember.llm.inference.scheduler). The setting is per thread."""
+    torch.set_num_threads(1)
+
+
 class Engine:
     """Generates text from a loaded model and its tokenizer (ember.llm.tokenizer contract)."""
 

@@ -92,14 +92,13 @@ class Attention(nn.Module):
         native = self.native_decode and mask is None and t == 1 and q.dtype == torch.float32
         if cache is not None:
             k, v = cache.update(layer, positions, k, v, kv_len)
-            if k.dtype != q.dtype and not native:
-                k, v = k.to(q.dtype), v.to(q.dtype)  # a bfloat16 cache (fused_decode.kv_cache_dtype)
         else:
             k, v = k.transpose(1, 2), v.transpose(1, 2)
         if native:
             scale = self.head_dim**-0.5
             out = torch.ops.ember_kernels.decode_attention(q.view(b, -1, self.head_dim), k, v, scale)
             return self.wo(out.view(b, 1, -1))
+        q = q.to(k.dtype)  # attention runs in the cache's dtype (see attention_dtype)
         # No mask for several queries: a whole sequence from position 0 (training, scoring, a prefill
         # into an empty cache), where SDPA's causal kernels beat a materialised (T, T) mask, most of
         # all in the backward pass (and 1.5x in a 1,000-token CPU prefill).
@@ -111,7 +110,7 @@ class Attention(nn.Module):
             is_causal=mask is None and t > 1,
             enable_gqa=self.n_heads != self.n_kv_heads,
         )
-        return self.wo(out.transpose(1, 2).reshape(b, t, -1))
+        return self.wo(out.transpose(1, 2).reshape(b, t, -1).to(x.dtype))
 
     def forward_paged(
         self,
@@ -139,8 +138,9 @@ class Attention(nn.Module):
             queries = q[0, g.start : end].view(g.rows, g.length, self.n_heads, self.head_dim).transpose(1, 2)
             # Gather whole blocks: (rows, blocks, size, heads, dim) -> (rows, heads, keys, dim).
             width = g.mask.shape[-1]
-            keys = k_pool[g.blocks].flatten(1, 2)[:, :width].transpose(1, 2).to(q.dtype)
-            values = v_pool[g.blocks].flatten(1, 2)[:, :width].transpose(1, 2).to(q.dtype)
+            keys = k_pool[g.blocks].flatten(1, 2)[:, :width].transpose(1, 2)
+            values = v_pool[g.blocks].flatten(1, 2)[:, :width].transpose(1, 2)
+            queries = queries.to(k_pool.dtype)  # attention runs in the cache's dtype
             attended = F.scaled_dot_product_attention(
                 queries, keys, values, attn_mask=g.mask, enable_gqa=self.n_heads != self.n_kv_heads
             )
@@ -166,7 +166,10 @@ class FeedForward(nn.Module):
         self.w_down = nn.Linear(config.ffn_dim, config.d_model, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.w_down(F.silu(self.w_gate(x)) * self.w_up(x))
+        # A quantized layer may multiply in bfloat16 (a CPU prefill through oneDNN): keeping the wide
+        # hidden activations in that dtype too halves their memory traffic and skips two conversions.
+        h = x.to(self.w_gate.matmul_dtype(x) if hasattr(self.w_gate, "matmul_dtype") else x.dtype)
+        return self.w_down(F.silu(self.w_gate(h)) * self.w_up(h)).to(x.dtype)
 
 
 class Block(nn.Module):

@@ -145,8 +145,8 @@ class BlockPool:
 class AttentionGroup:
     """Queries ``start .. start + rows * length`` of a flattened step, as ``rows`` sequences of
     ``length`` tokens each, attending over the blocks ``blocks`` (rows, max blocks) lists; ``mask``
-    (rows, 1, length, keys) hides future keys and padding; ``key_counts`` (rows,) how many keys each
-    row's last query sees."""
+    (rows, 1, length, keys), additive in the cache's dtype (0 or -inf), hides future keys and
+    padding; ``key_counts`` (rows,) how many keys each row's last query sees."""
 
     start: int
     rows: int

@@ -49,6 +49,21 @@ def compute_dtype(device: torch.device, dtype: torch.dtype) -> torch.dtype:
     return torch.bfloat16 if device.type == "cpu" else dtype
 
 
+def _vnni_takes(rows: int) -> bool:
+    """Whether Ember's kernels take a product of ``rows`` rows (AMX CPUs hand long inputs to oneDNN)."""
+    return VNNI_MAX_ROWS is None or rows <= VNNI_MAX_ROWS
+
+
+def _matmul_dtype(layer: nn.Module, x: torch.Tensor, torch_kernel: bool) -> torch.dtype:
+    """The dtype a quantized layer multiplies ``x`` in: float32 in Ember's kernels, its compute dtype
+    in torch's fused kernels, and the dequantized dtype in dequantize + matmul."""
+    rows = x.numel() // layer.in_features
+    if layer.kernel == "vnni" and _vnni_takes(rows):
+        return torch.float32
+    dtype = getattr(layer, "compute_dtype", x.dtype)
+    return dtype if torch_kernel and rows <= TORCH_KERNEL_MAX_ROWS else dequantized_dtype(dtype)
+
+
 def _kernel_agrees(kernel_out: torch.Tensor, reference: torch.Tensor, tolerance: float = 1e-2) -> bool:
     scale = reference.abs().max().clamp(min=1e-6)
     return bool(((kernel_out.float() - reference.float()).abs().max() / scale) < tolerance)
@@ -129,20 +144,21 @@ class Int8Linear(nn.Module):
                 return
             self.kernel = "torch" if _kernel_agrees(out, reference) else None
 
+    def matmul_dtype(self, x: torch.Tensor) -> torch.dtype:
+        """The dtype this layer multiplies ``x`` in (Ember's kernels take float32)."""
+        return _matmul_dtype(self, x, torch_kernel=self.kernel == "torch")
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        dtype = getattr(self, "compute_dtype", x.dtype)
         rows = x.numel() // self.in_features
-        if self.kernel == "vnni" and (VNNI_MAX_ROWS is None or rows <= VNNI_MAX_ROWS):
-            flat = x.reshape(rows, self.in_features).float()
-            out = torch.ops.ember_kernels.int8_linear(flat, self.vnni_weight, self.scales)
-            return out.to(x.dtype).view(*x.shape[:-1], self.out_features)
+        dtype = self.matmul_dtype(x)
         flat = x.reshape(rows, self.in_features).to(dtype)
-        if self.kernel == "torch" and rows <= TORCH_KERNEL_MAX_ROWS:
+        if self.kernel == "vnni" and _vnni_takes(rows):
+            out = torch.ops.ember_kernels.int8_linear(flat, self.vnni_weight, self.scales)
+        elif self.kernel == "torch" and rows <= TORCH_KERNEL_MAX_ROWS:
             out = torch.ops.aten._weight_int8pack_mm(flat, self.weight, self.kernel_scales)
         else:
             # Under torch.compile the convert fuses into the matmul; on CPU this is the prefill path.
-            dtype = dequantized_dtype(dtype)
-            out = F.linear(flat.to(dtype), self.weight.to(dtype)) * self.scales.to(dtype)
+            out = F.linear(flat, self.weight.to(dtype)) * self.scales.to(dtype)
         return out.to(x.dtype).view(*x.shape[:-1], self.out_features)
 
 
@@ -238,19 +254,20 @@ class Int4Linear(nn.Module):
             op = torch.ops.aten._weight_int4pack_mm
         return op(flat, self.kernel_weight, self.group_size, self.scales_and_zeros)
 
+    def matmul_dtype(self, x: torch.Tensor) -> torch.dtype:
+        """The dtype this layer multiplies ``x`` in (Ember's kernels take float32)."""
+        return _matmul_dtype(self, x, torch_kernel=self.kernel in ("cpu", "cuda"))
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        dtype = getattr(self, "compute_dtype", x.dtype)
         rows = x.numel() // self.in_features
-        if self.kernel == "vnni" and (VNNI_MAX_ROWS is None or rows <= VNNI_MAX_ROWS):
-            flat = x.reshape(rows, self.in_features).float()
-            out = torch.ops.ember_kernels.int4_linear(flat, *self.vnni_layout)
-            return out.to(x.dtype).view(*x.shape[:-1], self.out_features)
+        dtype = self.matmul_dtype(x)
         flat = x.reshape(rows, self.in_features).to(dtype)
-        if self.kernel in ("cpu", "cuda") and rows <= TORCH_KERNEL_MAX_ROWS:
+        if self.kernel == "vnni" and _vnni_takes(rows):
+            out = torch.ops.ember_kernels.int4_linear(flat, *self.vnni_layout)
+        elif self.kernel in ("cpu", "cuda") and rows <= TORCH_KERNEL_MAX_ROWS:
             out = self._kernel_mm(flat)
         else:
-            dtype = dequantized_dtype(dtype)
-            out = F.linear(flat.to(dtype), self.dequantized(dtype))
+            out = F.linear(flat, self.dequantized(dtype))
         return out.to(x.dtype).view(*x.shape[:-1], self.out_features)
 
 

@@ -8,7 +8,14 @@ into a queue the worker loop drains into a continuous-batching engine (batch_eng
 ``max_running`` wait; with ``max_waiting`` set, one more is refused with SchedulerBusy.
 ``max_running=1`` is the one-at-a-time server.
 
-    scheduler = LLMScheduler(ChatModel.load("smollm2-135m-instruct"), max_running=16)
+The worker thread owns the model from its load on (pass a function that loads it), so it is the one
+thread of the process that runs OpenMP work on every core. libgomp spins between parallel regions only
+while the process holds no more OpenMP threads than cores; another thread's idle team (from loading
+the model, or allocating the KV cache) made every region of a decode step sleep and wake instead:
+on 2 cores a step took 20 ms against 10. Other threads that use torch beside the server should run
+on one thread (engine.use_one_cpu_thread).
+
+    scheduler = LLMScheduler(lambda: ChatModel.load("smollm2-135m-instruct"), max_running=16)
     scheduler.chat(messages, max_tokens=64)            # blocks until the result
     for delta in scheduler.stream(messages): ...       # deltas as the worker produces them
     scheduler.close()
@@ -18,7 +25,7 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -102,16 +109,15 @@ class LLMScheduler:
 
     def __init__(
         self,
-        model: ChatModel,
+        model: ChatModel | Callable[[], ChatModel],
         max_running: int = 1,
         kv_blocks: int = 1024,
         block_size: int = 16,
         token_budget: int = 512,
         max_waiting: int = 0,
     ) -> None:
-        self.model = model
-        self.engine = model.engine  # what callers read for the tokenizer and context window
-        self.batch = BatchEngine(model.engine, max_running, kv_blocks, block_size, token_budget)
+        """Start the worker, which loads ``model`` (when it is a loader) and allocates the KV cache;
+        returns once both are done, raising what they raised."""
         self.max_waiting = max_waiting  # 0: no cap
         self.cancelled = self.completed = self.failed = self.refused = 0
         # Forward passes, and the most sequences one of them gave a token: what shows batching at work.
@@ -120,8 +126,20 @@ class LLMScheduler:
         self._counter_lock = threading.Lock()
         self._requests: queue.SimpleQueue[_Request | None] = queue.SimpleQueue()
         self._closing = threading.Event()
-        self._thread = threading.Thread(target=self._work, name="ember-llm-scheduler", daemon=True)
+        loaded: queue.SimpleQueue[BaseException | None] = queue.SimpleQueue()
+        batch_args = (max_running, kv_blocks, block_size, token_budget)
+        self._thread = threading.Thread(
+            target=self._work, args=(model, batch_args, loaded), name="ember-llm-scheduler", daemon=True
+        )
         self._thread.start()
+        error = loaded.get()
+        if error is not None:
+            raise error
+
+    def _load(self, model: ChatModel | Callable[[], ChatModel], batch_args: tuple[int, ...]) -> None:
+        self.model = model if isinstance(model, ChatModel) else model()
+        self.engine = self.model.engine  # what callers read for the tokenizer and context window
+        self.batch = BatchEngine(self.model.engine, *batch_args)
 
     @property
     def waiting(self) -> int:
@@ -185,7 +203,18 @@ class LLMScheduler:
         with self._counter_lock:
             self._engine_waiting, self._engine_running = len(self.batch.waiting), len(self.batch.running)
 
-    def _work(self) -> None:
+    def _work(
+        self,
+        model: ChatModel | Callable[[], ChatModel],
+        batch_args: tuple[int, ...],
+        loaded: queue.SimpleQueue,
+    ) -> None:
+        try:
+            self._load(model, batch_args)
+        except BaseException as exc:  # noqa: BLE001 - re-raised by __init__ in the caller's thread
+            loaded.put(exc)
+            return
+        loaded.put(None)
         requests: dict[Sequence, _Request] = {}
         while not self._closing.is_set():
             try:

@@ -21,6 +21,7 @@ from ember.platform.api.cancellation import until_done_or_gone
 from ember.platform.api.errors import ApiError, error_body, from_ember_error
 from ember.platform.api.rag import rag_events
 from ember.platform.api.schemas import ChatCompletionRequest, ChatMessage, EmbeddingRequest
+from ember.platform.api.worker_threads import on_one_core
 from ember.platform.errors import EmberError
 
 router = APIRouter(prefix="/v1")
@@ -206,7 +207,9 @@ async def embeddings(body: EmbeddingRequest, request: Request) -> dict:
     if len(texts) > 2048:
         raise ApiError(400, f"input has {len(texts)} items; at most 2048 per request", "input")
     vectors = await until_done_or_gone(
-        request, run_in_threadpool(service.embed, texts), request.app.state.settings.api_timeout_s
+        request,
+        run_in_threadpool(on_one_core, service.embed, texts),
+        request.app.state.settings.api_timeout_s,
     )
     tokens = sum(service.token_counter.count_tokens(text) for text in texts)
     data = []

@@ -15,6 +15,7 @@ from ember.platform.api.cancellation import until_done_or_gone
 from ember.platform.api.errors import ApiError
 from ember.platform.api.schemas import CollectionCreate, CollectionUpdate, SearchRequest
 from ember.platform.api.serialize import to_json
+from ember.platform.api.worker_threads import on_one_core
 from ember.platform.types import CollectionSummary, UploadJobStatus
 
 router = APIRouter()
@@ -131,7 +132,7 @@ async def search(body: SearchRequest, request: Request) -> dict:
     result = await until_done_or_gone(
         request,
         run_in_threadpool(
-            state.service.search, body.query, body.collections, body.k, body.mode, body.filters
+            on_one_core, state.service.search, body.query, body.collections, body.k, body.mode, body.filters
         ),
         state.settings.api_timeout_s,
     )

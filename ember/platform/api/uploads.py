@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
+from ember.llm.inference.engine import use_one_cpu_thread
 from ember.platform.service import EmberService
 from ember.platform.types import UploadJobStatus
 
@@ -16,7 +17,10 @@ from ember.platform.types import UploadJobStatus
 class UploadJobs:
     def __init__(self, service: EmberService) -> None:
         self.service = service
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ember-ingest")
+        # One core: the local model's worker keeps the other, and its speed (api.worker_threads).
+        self._executor = ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="ember-ingest", initializer=use_one_cpu_thread
+        )
         self._executor.submit(self._resume_orphans)  # a worker starting after a crash finishes its jobs
 
     def _resume_orphans(self) -> None:

@@ -2,7 +2,9 @@
 to the request's asyncio task.
 
 Each request gets its own thread, so retrieval, SQL and remote-LLM calls of concurrent requests run side
-by side; only local-model calls queue, in the service's LLM scheduler. Cancelling a request (client
+by side; only local-model calls queue, in the service's LLM scheduler. Their torch work runs on one core
+(``on_one_core``): the scheduler's worker is the one thread with an OpenMP team, which keeps its decode
+steps at full speed (ember.llm.inference.scheduler). Cancelling a request (client
 gone, timeout) sets its flag: the thread stops at the next item and closes the iterator, which cancels
 the request's generation in the scheduler.
 """
@@ -16,7 +18,15 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from ember.llm.inference.engine import use_one_cpu_thread
+
 MAX_THREADS = 64  # above the per-key concurrency limit's default, so requests never wait for a thread
+
+
+def on_one_core(function: Callable[..., Any], *args: Any) -> Any:
+    """``function(*args)`` with the calling thread's torch work on one core (for starlette's threads)."""
+    use_one_cpu_thread()
+    return function(*args)
 
 
 @dataclass
@@ -31,7 +41,9 @@ class WorkerThreads:
     """Runs iterator-producing jobs on a pool of threads, one job per thread."""
 
     def __init__(self, max_threads: int = MAX_THREADS) -> None:
-        self._pool = ThreadPoolExecutor(max_threads, thread_name_prefix="ember-request")
+        self._pool = ThreadPoolExecutor(
+            max_threads, thread_name_prefix="ember-request", initializer=use_one_cpu_thread
+        )
 
     async def stream(self, make_iterator: Callable[[], Iterator[Any]]) -> AsyncIterator[Any]:
         """Items of ``make_iterator()`` as its thread produces them; leaving early cancels the job."""
