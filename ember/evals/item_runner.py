@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import TypeVar
 
 from ember.evals.runs import RunFolder
+from ember.llm.inference.engine import use_one_cpu_thread
 
 T = TypeVar("T")
 
@@ -30,7 +31,9 @@ def run_items(
     def scored(key: str, value: T) -> dict:
         return {"id": key, **score(value)}
 
-    with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
+    # The items' own torch work (a query's embedding) on one core: the local model's worker keeps the
+    # process's one OpenMP team, and with it its decode speed (ember.llm.inference.scheduler).
+    with ThreadPoolExecutor(max_workers=max(1, concurrency), initializer=use_one_cpu_thread) as pool:
         futures = [pool.submit(scored, key, value) for key, value in todo]
         try:
             for future in as_completed(futures):
