@@ -164,7 +164,8 @@ def serve(args, home: Path, checkpoint: Path, max_running: int) -> subprocess.Po
     return start_server(env, args.port)
 
 
-WARM_UP_USERS = 8  # users[:8] warm the server up and time the prefix cache
+PREFIX_PAIRS = 5  # cold/cached TTFT pairs behind the prefix-cache ratio (a median)
+WARM_UP_USERS = 2 + 2 * PREFIX_PAIRS  # users[:2] warm the server up, the rest time the prefix cache
 
 
 def level_users(users: list[str], rounds: int, levels: list[int]) -> dict[int, list[str]]:
@@ -207,7 +208,7 @@ async def prefix_ttft(url: str, key: str, model: str, system: str, users: list[s
     headers = {"Authorization": f"Bearer {key}"}
     cold, warm = [], []
     async with httpx.AsyncClient(base_url=url, headers=headers, timeout=600) as http:
-        for i in range(2):
+        for i in range(PREFIX_PAIRS):
             fresh = f"Session {i} of the bench.\n{system}"
             cold.append((await one_request(http, model, fresh, users[2 * i]))["ttft"])
             warm.append((await one_request(http, model, system, users[2 * i + 1]))["ttft"])

@@ -24,7 +24,7 @@ import torch
 from ember.llm.inference.batch_step import Work, forward_step
 from ember.llm.inference.engine import Engine, StreamChunk
 from ember.llm.inference.paged_kv import BlockTable, PagedKVCache
-from ember.llm.inference.sampling import SamplingParams, sample
+from ember.llm.inference.sampling import GREEDY_BELOW, SamplingParams, sample
 from ember.llm.inference.stopping import SequenceText
 
 _ids = itertools.count()
@@ -121,12 +121,17 @@ class BatchEngine:
         if not works:
             return []
         logits = forward_step(self.model, self.cache, [work for _, work in works])
-        out: list[tuple[Sequence, StreamChunk]] = []
+        ready = []  # (row, sequence): those whose prompt (or last token) is now in, to sample for
         for row, (sequence, work) in enumerate(works):
             sequence.computed = work.end
             self.pool.register_full_blocks(sequence.table, sequence.token_ids, sequence.computed)
-            if sequence.computed == len(sequence.token_ids):  # the prompt (or the last token) is in
-                out += self._emit(sequence, logits[row : row + 1])
+            if sequence.computed == len(sequence.token_ids):
+                ready.append((row, sequence))
+        picked = self._pick_greedy(logits, ready)
+        out: list[tuple[Sequence, StreamChunk]] = []
+        for row, sequence in ready:
+            token, logprob = picked.get(row) or self._sample(sequence, logits[row : row + 1])
+            out += self._emit(sequence, token, logprob)
         return out
 
     # -- internals ----------------------------------------------------------------------------
@@ -175,17 +180,33 @@ class BatchEngine:
         self.waiting.appendleft(sequence)
         self.preemptions += 1
 
-    def _emit(self, sequence: Sequence, logits: torch.Tensor) -> list[tuple[Sequence, StreamChunk]]:
-        """Sample the next token, release its text, and finish the sequence at a stop or its length."""
+    @staticmethod
+    def _pick_greedy(logits: torch.Tensor, ready: list[tuple[int, Sequence]]) -> dict[int, tuple[int, float]]:
+        """(token, log-prob) of every plain greedy row (no penalty, no processor), in one pass over their
+        logits rather than one per row: row -> pick."""
+        rows = [row for row, s in ready if _plain_greedy(s.params)]
+        if not rows:
+            return {}
+        chosen = logits[rows].float()
+        tokens = chosen.argmax(-1)
+        logprobs = chosen.gather(-1, tokens[:, None]).squeeze(-1) - chosen.logsumexp(-1)
+        return dict(zip(rows, zip(tokens.tolist(), logprobs.tolist(), strict=True), strict=True))
+
+    @staticmethod
+    def _sample(sequence: Sequence, logits: torch.Tensor) -> tuple[int, float]:
         params = sequence.params
         generated = [sequence.token_ids[sequence.prompt_len :]] if params.processors() else None
         token, logprob = sample(logits, params, sequence.seen, sequence.generator, generated)
-        token_id = token.item()
+        return token.item(), logprob.item()
+
+    def _emit(self, sequence: Sequence, token_id: int, logprob: float) -> list[tuple[Sequence, StreamChunk]]:
+        """Append the sampled token, release its text, and finish the sequence at a stop or its length."""
+        params = sequence.params
         if sequence.seen is not None:
             sequence.seen[0, token_id] = True
         sequence.token_ids.append(token_id)
         text = sequence.text
-        chunks = [StreamChunk(text.push(token_id), [token_id], [logprob.item()] if params.logprobs else None)]
+        chunks = [StreamChunk(text.push(token_id), [token_id], [logprob] if params.logprobs else None)]
         chunks[0].finish_reason = text.finish_reason
         if not text.finish_reason and len(sequence.token_ids) == sequence.max_len:
             chunks.append(StreamChunk(text.finish("length"), [], [] if params.logprobs else None, "length"))
@@ -193,3 +214,8 @@ class BatchEngine:
             self.running.remove(sequence)
             self.pool.free(sequence.table)
         return [(sequence, chunk) for chunk in chunks]
+
+
+def _plain_greedy(params: SamplingParams) -> bool:
+    """Whether the next token is simply the argmax of the logits."""
+    return params.temperature < GREEDY_BELOW and params.repetition_penalty == 1.0 and not params.processors()

@@ -15,7 +15,7 @@ from ember.llm.training.dpo import completion_logps, dpo_loss, scored_positions
 from ember.llm.training.dpo_data import Pair
 from ember.llm.training.item_batches import ItemBatches
 from ember.llm.training.sft_data import Example
-from ember.llm.training.trainer import TrainConfig
+from ember.llm.training.trainer import TrainConfig, autocast
 from ember.llm.training.tune import run_finetune
 
 REFERENCE_FILE = "reference_logps.pt"
@@ -46,12 +46,13 @@ def pair_logps(
 
 
 def reference_logps(
-    model: Transformer, pairs: list[Pair], device: torch.device, batch_size: int = 4
+    model: Transformer, pairs: list[Pair], device: torch.device, batch_size: int = 4, dtype: str = "fp32"
 ) -> torch.Tensor:
-    """(N, 2) reference log-probs: the dataset's where given, else ``model``'s as it is now."""
+    """(N, 2) reference log-probs: the dataset's where given, else ``model``'s as it is now, computed in
+    the run's ``dtype`` (so the policy starts level with its reference)."""
     model.eval()
     out = torch.zeros(len(pairs), 2)
-    with torch.no_grad():
+    with torch.no_grad(), autocast(dtype, device):
         for start in range(0, len(pairs), batch_size):
             chunk = pairs[start : start + batch_size]
             chosen, rejected = pair_logps(model, chunk, device)
@@ -99,7 +100,7 @@ def train_dpo(
     if saved.is_file():
         reference = torch.load(saved)
     else:
-        reference = reference_logps(model, pairs, next(model.parameters()).device)
+        reference = reference_logps(model, pairs, next(model.parameters()).device, dtype=config.dtype)
         saved.parent.mkdir(parents=True, exist_ok=True)
         torch.save(reference, saved)
     batches = pair_batches(pairs, reference, config.micro_batch, config.seed)

@@ -111,12 +111,8 @@ class Trainer:
         self.forward = self.model if self.sharded else self.dist.wrap(self.model)
         if config.compile:
             self.forward = torch.compile(self.forward)
-        self.bf16 = config.dtype == "bf16" or (config.dtype == "auto" and _fast_bf16(self.device))
-        self.autocast = (
-            (lambda: torch.autocast(self.device.type, dtype=torch.bfloat16))
-            if self.bf16
-            else contextlib.nullcontext
-        )
+        self.bf16 = uses_bf16(config.dtype, self.device)
+        self.autocast = lambda: autocast(config.dtype, self.device)
         self.peak = config.peak_tflops or (989.0 if self.device.type == "cuda" else None)
         self.show = show and self.dist.is_main
         self.step = 0
@@ -271,8 +267,18 @@ class Trainer:
             handle.writelines(json.dumps(line) + "\n" for line in lines)
 
 
-def _fast_bf16(device: torch.device) -> bool:
-    return device.type == "cuda" or (device.type == "cpu" and cpu_has_native_bf16())
+def uses_bf16(dtype: str, device: torch.device) -> bool:
+    """Whether a run of ``dtype`` ("bf16", "fp32" or "auto") computes in bf16 autocast on ``device``:
+    auto does on CUDA and on CPUs with bf16 hardware."""
+    fast = device.type == "cuda" or (device.type == "cpu" and cpu_has_native_bf16())
+    return dtype == "bf16" or (dtype == "auto" and fast)
+
+
+def autocast(dtype: str, device: torch.device) -> contextlib.AbstractContextManager:
+    """The context a forward pass of such a run runs in."""
+    if uses_bf16(dtype, device):
+        return torch.autocast(device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
 
 
 def _to(batch, device: torch.device):

@@ -27,8 +27,8 @@ def finetune_config(
     dtype: str = "fp32",
 ) -> TrainConfig:
     """AdamW over the trainable parameters, ``batch_size`` rows (or pairs) per step in one pass; a short
-    warmup, constant, then a linear warmdown over the last 20% of the steps. Fp32 by default: DPO compares
-    the policy's log-probs with the fp32 reference's; SFT may take "auto" (bf16 where the hardware has it)."""
+    warmup, constant, then a linear warmdown over the last 20% of the steps. Fp32 by default; "auto" runs
+    in bf16 autocast where the hardware has it (a DPO run's reference log-probs too)."""
     return TrainConfig(
         steps=steps,
         seq_len=seq_len,

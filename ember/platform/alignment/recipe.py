@@ -122,7 +122,9 @@ def align_rag(
         model,
         tokenizer,
         load_pairs(run_dir / "dpo.jsonl", tokenizer, budget.seq_len),
-        finetune_config(budget.dpo_steps, budget.batch_size, budget.dpo_lr, budget.seq_len, budget.seed),
+        finetune_config(
+            budget.dpo_steps, budget.batch_size, budget.dpo_lr, budget.seq_len, budget.seed, dtype="auto"
+        ),
         run_dir / "dpo",
         budget.beta,
         lambda record: report("dpo", record["step"], budget.dpo_steps, record),

@@ -185,3 +185,15 @@ def test_dpo_resumes_exactly(tokenizer, tiny_model, tmp_path):
     for ours, theirs in zip(resumed, whole, strict=True):
         assert ours["loss"] == pytest.approx(theirs["loss"], abs=1e-6)
         assert ours["rewards/margins"] == pytest.approx(theirs["rewards/margins"], abs=1e-6)
+
+
+def test_a_bf16_dpo_run_takes_its_reference_in_bf16_and_learns(tokenizer, tiny_model, tmp_path):
+    pairs, cpu = preference_pairs(tokenizer), torch.device("cpu")
+    settings = finetune_config(30, 4, 1e-2, seq_len=64, dtype="bf16")
+    spec = LoraSpec(rank=8, alpha=16)
+    history = train_dpo(tiny_model(lora=spec), tokenizer, pairs, settings, tmp_path, 0.1)
+    saved = torch.load(tmp_path / "reference_logps.pt")
+    fresh = tiny_model(lora=spec)  # the same starting weights
+    assert torch.equal(saved, reference_logps(fresh, pairs, cpu, dtype="bf16"))
+    assert not torch.equal(saved, reference_logps(fresh, pairs, cpu))  # not the fp32 log-probs
+    assert history[-1]["rewards/accuracies"] > 0.9 and history[-1]["loss"] < history[0]["loss"]
