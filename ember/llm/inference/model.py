@@ -98,7 +98,7 @@ class Attention(nn.Module):
             scale = self.head_dim**-0.5
             out = torch.ops.ember_kernels.decode_attention(q.view(b, -1, self.head_dim), k, v, scale)
             return self.wo(out.view(b, 1, -1))
-        q = q.to(k.dtype)  # attention runs in the cache's dtype (see attention_dtype)
+        q = q.to(k.dtype)  # attention runs in the cache's dtype (bfloat16 where decode is fused)
         # No mask for several queries: a whole sequence from position 0 (training, scoring, a prefill
         # into an empty cache), where SDPA's causal kernels beat a materialised (T, T) mask, most of
         # all in the backward pass (and 1.5x in a 1,000-token CPU prefill).
