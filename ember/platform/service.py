@@ -686,3 +686,11 @@ def _busy_as_error() -> Iterator[None]:
         yield
     except SchedulerBusy as exc:
         raise BusyError(f"the local model is busy: {exc}; retry later", BUSY_RETRY_AFTER_S) from exc
+
+
+def use_one_cpu_thread() -> None:
+    """Run the calling thread's torch work on one core: for the API's threads, beside the local model's
+    worker (ember.llm.inference.scheduler explains why)."""
+    from ember.llm.inference.engine import use_one_cpu_thread as on_this_thread
+
+    on_this_thread()

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
-from ember.llm.inference.engine import use_one_cpu_thread
-from ember.platform.service import EmberService
+from ember.platform.service import EmberService, use_one_cpu_thread
 from ember.platform.types import UploadJobStatus
 
 

@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from ember.llm.inference.engine import use_one_cpu_thread
+from ember.platform.service import use_one_cpu_thread
 
 MAX_THREADS = 64  # above the per-key concurrency limit's default, so requests never wait for a thread
 
