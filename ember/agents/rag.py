@@ -34,7 +34,9 @@ LOOP_CHECK_CHARS = 32  # new text between two checks for a loop (a check reads t
 
 @dataclass
 class RagConfig:
-    k: int = 8  # passages retrieved
+    # Passages retrieved. Few, for a small local model: on the dev set SmolLM2-135M matched 20% of factoids
+    # with 3 (first token 0.9 s), 19% with 5 and 14.5% with 8 (5.1 s); docs/benchmarks.md.
+    k: int = 3
     # Passages get what the context window leaves after the rest of the prompt and the answer, up to this
     # cap (None: no cap): prefill grows with the prompt, ~2.4 s per 1,000 tokens on 2 CPU cores in fp32,
     # and 3,072 tokens let all 8 passages of a typical search in.

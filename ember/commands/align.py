@@ -32,7 +32,10 @@ def rag(
         int, typer.Option(help="Rows (SFT) or pairs (DPO) per step.")
     ] = AlignBudget.batch_size,
     passages: Annotated[
-        int, typer.Option(help="Passages per synthesised prompt (fewer if too long).")
+        int | None,
+        typer.Option(
+            help="Passages per synthesised prompt (fewer if too long); default: the rag_passages setting."
+        ),
     ] = AlignBudget.passages,
     eval_items: Annotated[
         int, typer.Option(help="Held-out questions answered by both models.")

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from math import comb
 from typing import TYPE_CHECKING, Any
 
+from ember.agents.types import Step
 from ember.evals.answer_scoring import numeric_match
 from ember.evals.datasets import AgentTask
 from ember.evals.timed_ask import timed_ask
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
     from ember.platform.service import EmberService
 
 LOOP_GUARDS = ("max_steps", "repeated_call", "token_budget")
+TRACE_CHARS = 300  # of each step's observation, in the run's items
 
 
 @dataclass
@@ -38,6 +40,11 @@ def task_success(response: str, gold: float, tolerance: float) -> bool:
     """The answer's quantity is the task's within its relative tolerance (what `ember eval rescore`
     recomputes)."""
     return numeric_match(response, gold, tolerance)
+
+
+def trace_step(step: Step) -> dict[str, Any]:
+    """What a reader of the run needs to see where a task went wrong: the call and what it returned."""
+    return {"tool": step.tool, "arguments": step.arguments, "observation": step.observation[:TRACE_CHARS]}
 
 
 def run_task(ctx: AgentContext, task: AgentTask, sample: int, seed: int) -> dict[str, Any]:
@@ -68,6 +75,7 @@ def run_task(ctx: AgentContext, task: AgentTask, sample: int, seed: int) -> dict
         "fallback_reason": answer.fallback_reason,
         "loop_guard_stop": answer.fallback_reason in LOOP_GUARDS,
         "steps": len(answer.steps),
+        "trace": [trace_step(step) for step in answer.steps],
         "tokens": answer.usage.get("prompt_tokens", 0) + answer.usage.get("completion_tokens", 0),
         "completion_tokens": answer.usage.get("completion_tokens", 0),
         "gold_in_prompt": any(r in found for r in task.relevant_ids) if task.relevant_ids else None,

@@ -34,8 +34,6 @@ def quantization(service: EmberService) -> str:
 
 
 def system_config(service: EmberService, collection: str) -> dict[str, Any]:
-    from ember.agents.rag import RagConfig
-
     s = service.settings
     chunking = service.get_collection(collection)
     return {
@@ -48,6 +46,6 @@ def system_config(service: EmberService, collection: str) -> dict[str, Any]:
         "embedding_model": s.embedding_model,
         "reranker": s.reranker_path(),
         "retrieval_mode": "hybrid" + ("+rerank" if s.reranker_path() else ""),
-        "context_depth": RagConfig().k,
+        "context_depth": s.rag_passages,
         "prompt_version": prompt_version(),
     }

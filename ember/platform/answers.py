@@ -79,10 +79,11 @@ class Answerer:
         llm: ChatBackend,
         conversations: ConversationStore,
         rewrite_with_llm: bool = False,  # the LLM rewrites follow-ups well (a remote or an aligned model)
+        passages: int = RagConfig.k,  # what a grounded answer reads
     ) -> None:
         self.search, self.read, self.list_collections = search, read, list_collections
         self.collection_id, self.llm, self.conversations = collection_id, llm, conversations
-        self.rewrite_with_llm = rewrite_with_llm
+        self.rewrite_with_llm, self.passages = rewrite_with_llm, passages
 
     def _collections(self) -> list[dict]:
         return [
@@ -129,7 +130,8 @@ class Answerer:
 
         llm = EmberChatModel(backend=self.llm, sampling=sampling)
         search = self._search_tool(collection)
-        rag = RagGraph(llm, lambda q, k: search(q, [collection], k), RagConfig(max_tokens=max_tokens))
+        config = RagConfig(k=self.passages, max_tokens=max_tokens)
+        rag = RagGraph(llm, lambda q, k: search(q, [collection], k), config)
         if agent:
             toolbox = Toolbox(search, as_tool(self.read, "read"), self._collections, [collection])
             events = AgentGraph(

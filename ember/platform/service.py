@@ -521,6 +521,7 @@ class EmberService:
             self.llm,
             ConversationStore(self.db),
             rewrite_with_llm=bool(self.settings.llm_base_url) or self.settings.llm_aligned,
+            passages=self.settings.rag_passages,
         )
         with _busy_as_error():
             yield from answerer.stream(

@@ -89,6 +89,13 @@ class Settings(BaseSettings):
         description="the local model follows instructions well enough to rewrite follow-up questions "
         "(a remote llm_base_url model always does)",
     )
+    rag_passages: int = Field(
+        default=3,
+        ge=1,
+        le=50,
+        description="passages a grounded answer reads (retrieval depth); 3 suits the local 135M model "
+        "(dev evals: more lowered its accuracy and tripled the prefill); raise it for a larger model",
+    )
     sync_indexes: bool = Field(
         default=True, description="embed and index chunks as they are ingested (off: SQL only, rebuild later)"
     )

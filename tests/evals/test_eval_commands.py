@@ -174,6 +174,10 @@ def test_agent_samples_give_pass_hat_k(ember, tmp_path):
     for item in items:
         assert item["fallback"] == (not item["tool_called"]) or item["loop_guard_stop"]
         assert item["steps"] >= 1 and item["tokens"] > 0
+        # The trace shows each step's call and what it returned, in the order the tools ran.
+        assert [step["tool"] for step in item["trace"]] == item["tools"]
+        assert all(isinstance(s["arguments"], dict) and len(s["observation"]) <= 300 for s in item["trace"])
+        assert any(s["tool"] == "search" and "<passage" in s["observation"] for s in item["trace"])
     summary = json.loads((run / "summary.json").read_text())
     successes = [i["success"] for i in items]
     assert summary["pass^1"] == sum(successes) / 2 and summary["pass^2"] == float(all(successes))

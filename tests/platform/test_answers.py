@@ -118,3 +118,13 @@ def test_bad_input_is_a_clear_error(facts_service):  # noqa: F811
         facts_service.ask("Hello?", COLLECTION, temperature=-1)
     with pytest.raises(NotFoundError, match="conversation 999999 does not exist"):
         facts_service.ask("Hello?", COLLECTION, conversation_id=999999)
+
+
+def test_a_grounded_answer_reads_as_many_passages_as_the_setting_says(facts_service, monkeypatch):  # noqa: F811
+    question = "How long is the Kelmora Bridge, and how many astronomers work at the Tarn Observatory?"
+    read = {}
+    for passages in (1, 3):
+        monkeypatch.setattr(facts_service.settings, "rag_passages", passages)
+        read[passages] = facts_service.ask(question, COLLECTION, max_tokens=8).prompt_chunk_ids
+    assert len(read[1]) == 1 and len(read[3]) > 1
+    assert read[1][0] in read[3]

@@ -18,7 +18,9 @@ class AlignBudget:
     dpo_lr: float = 5e-5
     beta: float = 0.1
     seq_len: int = 2048
-    passages: int = 8  # as many as the RAG graph retrieves (fewer where the sequence cannot hold them)
+    # Passages per training prompt; None: as many as a grounded answer reads (the rag_passages setting),
+    # fewer where the sequence cannot hold them.
+    passages: int | None = None
     heldout_share: float = 0.1
     replay_share: float = 0.08  # plain passages among the SFT rows, against drift from general text
     eval_items: int = 30

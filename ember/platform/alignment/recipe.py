@@ -11,7 +11,7 @@ import json
 import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ember.platform.alignment.budget import AlignBudget
@@ -84,7 +84,8 @@ def align_rag(
     from ember.llm.training.tune import finetune_config, starting_model
     from ember.llm.training.tuned_models import install_tuned
 
-    budget = budget or AlignBudget()
+    budget = replace(budget or AlignBudget())
+    budget.passages = budget.passages or service.settings.rag_passages  # prompts as the RAG graph builds them
     report = progress or (lambda stage, done, total, metrics: None)
     run_dir = service.settings.home / "runs" / name
     run_dir.mkdir(parents=True, exist_ok=True)
