@@ -48,7 +48,7 @@ class CalculatorError(ValueError):
 
 
 def evaluate(expression: str) -> float | int:
-    """The value of an arithmetic expression such as ``20 * 66e6`` or ``sqrt(2) / 3``."""
+    """The value of an arithmetic expression such as ``12 * 4.5e6`` or ``sqrt(2) / 3``."""
     if not isinstance(expression, str) or not expression.strip():
         raise CalculatorError("expression must be a non-empty string")
     if len(expression) > MAX_EXPRESSION_CHARS:

@@ -65,7 +65,7 @@ SCHEMAS = [
         "type": "function",
         "function": {
             "name": "calculator",
-            "description": "Evaluate an arithmetic expression, e.g. 20 * 66e6 or sqrt(2) / 3.",
+            "description": "Evaluate an arithmetic expression, e.g. 12 * 4.5e6 or sqrt(2) / 3.",
             "parameters": {
                 "type": "object",
                 "properties": {"expression": {"type": "string"}},
