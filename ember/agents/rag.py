@@ -39,7 +39,7 @@ class RagConfig:
     k: int = 3
     # Passages get what the context window leaves after the rest of the prompt and the answer, up to this
     # cap (None: no cap): prefill grows with the prompt, ~2.4 s per 1,000 tokens on 2 CPU cores in fp32,
-    # and 3,072 tokens let all 8 passages of a typical search in.
+    # and 3,072 tokens hold about 8 typical passages (for a larger model reading more).
     context_tokens: int | None = 3072
     max_tokens: int = 200  # answer length
     threshold: RelevanceThreshold = field(default_factory=RelevanceThreshold)

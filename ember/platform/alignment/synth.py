@@ -181,8 +181,8 @@ def _context(
     return [*others[:at], _excerpt(fact.gold, chars, fact.sentence, rng), *others[at:]], at + 1
 
 
-# Passage lengths (characters) tried before dropping passages: the RAG graph shows 8 passages, so a training
-# prompt keeps as many, shortened, rather than fewer whole ones (their numbers [5]-[8] are cited too).
+# Passage lengths (characters) tried before dropping passages: a training prompt keeps as many passages as
+# the RAG graph shows, shortened, rather than fewer whole ones (so the last numbers are cited too).
 _EXCERPT_CHARS = (None, 1200, 900, 700)
 
 
