@@ -25,7 +25,7 @@ from ember.agents.packing import edges_first, select_within_budget
 from ember.agents.prompts import RAG_SYSTEM, rag_user_message
 from ember.agents.relevance import RelevanceThreshold
 from ember.agents.repetition import loop_start
-from ember.agents.types import I_DONT_KNOW, AnswerEvent, GroundedAnswer, add_usage
+from ember.agents.types import DEFAULT_PASSAGES, I_DONT_KNOW, AnswerEvent, GroundedAnswer, add_usage
 from ember.retrieval.types import Hit
 
 Search = Callable[[str, int], list[Hit]]
@@ -34,9 +34,7 @@ LOOP_CHECK_CHARS = 32  # new text between two checks for a loop (a check reads t
 
 @dataclass
 class RagConfig:
-    # Passages retrieved. Few, for a small local model: on the dev set SmolLM2-135M matched 20% of factoids
-    # with 3 (first token 0.9 s), 19% with 5 and 14.5% with 8 (5.1 s); docs/benchmarks.md.
-    k: int = 3
+    k: int = DEFAULT_PASSAGES  # passages retrieved
     # Passages get what the context window leaves after the rest of the prompt and the answer, up to this
     # cap (None: no cap): prefill grows with the prompt, ~2.4 s per 1,000 tokens on 2 CPU cores in fp32,
     # and 3,072 tokens hold about 8 typical passages (for a larger model reading more).

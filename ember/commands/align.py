@@ -24,21 +24,22 @@ def rag(
         str | None, typer.Option("--base", help="Model to start from (default: llm_model).")
     ] = None,
     questions: Annotated[
-        int, typer.Option(help="Synthesised questions (plus abstentions and traces).")
+        int, typer.Option(min=1, help="Synthesised questions (plus abstentions and traces).")
     ] = AlignBudget.questions,
-    sft_steps: Annotated[int, typer.Option(help="SFT steps.")] = AlignBudget.sft_steps,
-    dpo_steps: Annotated[int, typer.Option(help="DPO steps.")] = AlignBudget.dpo_steps,
+    sft_steps: Annotated[int, typer.Option(min=1, help="SFT steps.")] = AlignBudget.sft_steps,
+    dpo_steps: Annotated[int, typer.Option(min=1, help="DPO steps.")] = AlignBudget.dpo_steps,
     batch_size: Annotated[
-        int, typer.Option(help="Rows (SFT) or pairs (DPO) per step.")
+        int, typer.Option(min=1, help="Rows (SFT) or pairs (DPO) per step.")
     ] = AlignBudget.batch_size,
     passages: Annotated[
         int | None,
         typer.Option(
+            min=1,
             help="Passages per synthesised prompt (fewer if too long); default: the rag_passages setting."
         ),
     ] = AlignBudget.passages,
     eval_items: Annotated[
-        int, typer.Option(help="Held-out questions answered by both models.")
+        int, typer.Option(min=1, help="Held-out questions answered by both models.")
     ] = AlignBudget.eval_items,
     seed: Annotated[int, typer.Option(help="Seed of synthesis, data order and adapters.")] = AlignBudget.seed,
 ) -> None:

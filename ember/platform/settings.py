@@ -23,6 +23,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from ember.agents.types import DEFAULT_PASSAGES
 from ember.home import default_home
 
 ENV_PREFIX = "EMBER_"
@@ -90,7 +91,7 @@ class Settings(BaseSettings):
         "(a remote llm_base_url model always does)",
     )
     rag_passages: int = Field(
-        default=3,
+        default=DEFAULT_PASSAGES,
         ge=1,
         le=50,
         description="passages a grounded answer reads (retrieval depth); 3 suits the local 135M model "

@@ -83,7 +83,7 @@ def test_the_recipe_installs_an_aligned_adapter_and_reports_both_models(aligned_
     assert [s for s in stages if s[0] == "dpo"][-1] == ("dpo", 2, 2)
     assert set(report.before) == set(report.after) == {"cites_gold", "number_match", "says_idk"}
     assert model_info(aligned_home / "models" / "tiny-mills")["quantization"] == "lora adapter"
-    for file in ("sft.jsonl", "dpo.jsonl", "heldout.jsonl", "report.json"):
+    for file in ("sft.jsonl", "dpo.jsonl", "dpo-own.jsonl", "heldout.jsonl", "report.json"):
         assert (report.run_dir / file).is_file()
     heldout_text = (report.run_dir / "heldout.jsonl").read_text()
     held_places = {
@@ -92,7 +92,7 @@ def test_the_recipe_installs_an_aligned_adapter_and_reports_both_models(aligned_
         if f"The {p} mill employs" in heldout_text and p not in (report.run_dir / "sft.jsonl").read_text()
     }
     assert held_places  # some held-out document never reaches the training data
-    pairs = [json.loads(line) for line in (report.run_dir / "dpo.jsonl").read_text().splitlines()]
+    pairs = [json.loads(line) for line in (report.run_dir / "dpo-own.jsonl").read_text().splitlines()]
     sampled = [p for p in pairs if "rejected_by" in p]
     outcomes = ("own_sample", "sample_passed", "empty_sample")
     assert sum(report.counts[k] for k in outcomes) == len(pairs) == BUDGET["dpo_steps"] * BUDGET["batch_size"]
@@ -104,7 +104,7 @@ def test_the_recipe_installs_an_aligned_adapter_and_reports_both_models(aligned_
 
     # A second run of the same budget reuses the saved data (no synthesis, no sampling) and resumes the
     # finished training stages from their checkpoints.
-    data_before = (report.run_dir / "dpo.jsonl").read_text()
+    data_before = (report.run_dir / "dpo-own.jsonl").read_text()
     stages.clear()
     service = EmberService(Settings())
     again = align_rag(
@@ -117,7 +117,7 @@ def test_the_recipe_installs_an_aligned_adapter_and_reports_both_models(aligned_
     service.db.dispose()
     assert [m.get("reused") for s, m in stages if s == "synthesis"] == [str(report.run_dir)]
     assert not [s for s, _ in stages if s == "own samples"]
-    assert (report.run_dir / "dpo.jsonl").read_text() == data_before and again.counts == report.counts
+    assert (report.run_dir / "dpo-own.jsonl").read_text() == data_before and again.counts == report.counts
 
 
 @pytest.mark.slow
@@ -142,3 +142,12 @@ def test_saved_data_is_reused_only_for_the_same_budget_collection_and_base(tmp_p
     assert _saved_data(tmp_path, made_by, 5) is None  # more pairs than were sampled
     assert _saved_data(tmp_path, _made_by(budget, "other", tmp_path / "models" / "base"), 2) is None
     assert _saved_data(tmp_path, _made_by(budget, "mills", tmp_path / "models" / "other"), 2) is None
+
+
+@pytest.mark.parametrize("option", ["--passages", "--questions", "--sft-steps", "--batch-size"])
+def test_a_budget_of_zero_is_refused_naming_the_option(option):
+    app = typer.Typer()
+    app.command("rag")(align.rag)
+    result = CliRunner().invoke(app, ["-c", "mills", option, "0"], env={"COLUMNS": "200"})
+    assert result.exit_code == 2
+    assert f"Invalid value for '{option}'" in result.output and "greater than or equal to 1" in result.output

@@ -85,7 +85,8 @@ def align_rag(
     from ember.llm.training.tuned_models import install_tuned
 
     budget = replace(budget or AlignBudget())
-    budget.passages = budget.passages or service.settings.rag_passages  # prompts as the RAG graph builds them
+    if budget.passages is None:  # prompts as the RAG graph builds them
+        budget.passages = service.settings.rag_passages
     report = progress or (lambda stage, done, total, metrics: None)
     run_dir = service.settings.home / "runs" / name
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -117,12 +118,13 @@ def align_rag(
         lambda record: report("sft", record["step"], budget.sft_steps, record),
     )
     seconds["sft"] = time.perf_counter() - started
+    pairs_file = _on_policy_pairs(run_dir, made_by, model, tokenizer, data, budget, report, seconds)
 
     started = time.perf_counter()
     dpo = train_dpo(
         model,
         tokenizer,
-        load_pairs(run_dir / "dpo.jsonl", tokenizer, budget.seq_len),
+        load_pairs(pairs_file, tokenizer, budget.seq_len),
         finetune_config(
             budget.dpo_steps, budget.batch_size, budget.dpo_lr, budget.seq_len, budget.seed, dtype="auto"
         ),
@@ -162,8 +164,7 @@ def _ends(records: list[dict], key: str) -> tuple[float, float]:
 
 
 def _new_data(service, collection: str, tokenizer, base_dir: Path, budget: AlignBudget, report, seconds):
-    """Synthesise the training data, then swap the starting model's own failing samples into the pairs."""
-    from ember.llm.inference.chat import ChatModel
+    """Synthesise the training data: SFT rows, the pairs one epoch of DPO uses, held-out questions."""
     from ember.llm.training.sft_data import render_conversation
 
     started = time.perf_counter()
@@ -193,25 +194,50 @@ def _new_data(service, collection: str, tokenizer, base_dir: Path, budget: Align
     report("synthesis", 1, 1, data.counts)
     seconds["synthesis"] = time.perf_counter() - started
 
-    started = time.perf_counter()
     data.dpo = data.dpo[: budget.dpo_steps * budget.batch_size]  # what one epoch of DPO uses
-    data.counts |= reject_own_samples(
-        ChatModel.load(base_dir),
-        data.dpo,
+    return data
+
+
+def _on_policy_pairs(run_dir: Path, made_by: dict, model, tokenizer, data, budget, report, seconds) -> Path:
+    """The DPO pairs with the SFT model's own failing samples as their rejected sides: DPO then pushes
+    down what the model it trains really writes (after SFT it cites, but often quotes a sentence without
+    the asked fact), not what the starting model wrote. Saved, and reused by a rerun of the same run."""
+    import copy
+
+    from ember.llm.inference.chat import ChatModel
+    from ember.llm.inference.engine import Engine
+    from ember.llm.training.lora import merge_lora
+
+    pairs_file, marker = run_dir / "dpo-own.jsonl", run_dir / "dpo-own.json"
+    sampled_by = {**made_by, **{key: getattr(budget, key) for key in _SFT_BUDGET}}
+    saved = json.loads(marker.read_text()) if marker.is_file() else {}
+    if saved.get("budget") == sampled_by:
+        data.counts |= saved["counts"]
+        return pairs_file
+    started = time.perf_counter()
+    pairs = copy.deepcopy(data.dpo)
+    sampler = merge_lora(copy.deepcopy(model)).eval().requires_grad_(False)
+    counts = reject_own_samples(
+        ChatModel(Engine(sampler, tokenizer)),
+        pairs,
         seed=budget.seed,
         progress=lambda done, total: report("own samples", done, total, {}),
     )
+    del sampler
+    pairs_file.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in pairs))
+    marker.write_text(json.dumps({"budget": sampled_by, "counts": counts}))
+    data.counts |= counts
     seconds["own samples"] = time.perf_counter() - started
-    return data
+    return pairs_file
 
 
 _DATA_FILES = ("sft", "dpo", "heldout")
 _DATA_BUDGET = ("questions", "seq_len", "passages", "heldout_share", "replay_share", "seed")
+_SFT_BUDGET = ("sft_steps", "batch_size", "lora_rank", "sft_lr")  # the model whose samples DPO rejects
 
 
 def _made_by(budget: AlignBudget, collection: str, base_dir: Path) -> dict:
-    """What the saved data depends on: the synthesis budget, the collection, and the base whose own
-    samples became the rejected answers."""
+    """What the saved data depends on: the synthesis budget, the collection, and the base."""
     return {
         **{key: getattr(budget, key) for key in _DATA_BUDGET},
         "collection": collection,

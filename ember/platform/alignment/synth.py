@@ -9,9 +9,9 @@
   under a short keyword query (not the task's sentence), combined by the real calculator (sum,
   difference, product or ratio), then a cited answer.
 - DPO pairs: the target against a failing variant: no citation, a citation of the wrong passage, a wrong
-  number, a repetition loop, "I don't know" while the gold passage is there, or (for abstentions) an
-  answer the passages do not support. The recipe swaps in the model's own failing samples where it
-  writes one (``own_samples``).
+  number, another sentence of the gold passage (cited, but without the asked number), a repetition loop,
+  "I don't know" while the gold passage is there, or (for abstentions) an answer the passages do not
+  support. The recipe swaps in the SFT model's own failing samples where it writes one (``own_samples``).
 - Replay: whole passages as plain text (TRL's ``text`` rows), a small share of the SFT rows, so the tuned
   model's general text distribution moves less.
 
@@ -208,11 +208,14 @@ def _rag_messages(question: str, context: list[Hit]) -> list[dict]:
 
 
 def _rejected(fact: Fact, n: int, k: int, rng: random.Random) -> str:
-    """A failing answer: no citation, the wrong passage cited, a wrong number, or a repetition loop."""
+    """A failing answer: no citation, the wrong passage cited, a wrong number, a quote without the asked
+    number, or a repetition loop."""
+    unanswering = [s for s in _sentences(fact.gold.text) if fact.number and fact.number not in s]
     choices = (
         ["uncited", "loop"]
         + (["wrong_citation"] if k > 1 else [])
         + (["wrong_number"] if fact.number else [])
+        + (["unanswering_quote"] if unanswering else [])
     )
     kind = rng.choice([*choices, "abstained"])
     if kind == "abstained":  # against false abstention: the gold passage is in the context
@@ -221,6 +224,8 @@ def _rejected(fact: Fact, n: int, k: int, rng: random.Random) -> str:
         return fact.sentence
     if kind == "loop":
         return " ".join([fact.sentence] * 4)
+    if kind == "unanswering_quote":  # the right passage cited, a fluent quote of it, but not the fact asked
+        return f"{rng.choice(unanswering)} [{n}]"
     if kind == "wrong_citation":
         return f"{fact.sentence} [{rng.choice([m for m in range(1, k + 1) if m != n])}]"
     wrong = str(int(float(fact.number.replace(",", ""))) + rng.choice([1, 2, 10, 100]))
