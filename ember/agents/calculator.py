@@ -41,6 +41,10 @@ _FUNCTIONS = {
     "max": max,
 }
 _CONSTANTS = {"pi": math.pi, "e": math.e}
+# What an expression may hold, as a JSON Schema pattern (the tool's schema carries it, so constrained
+# decoding writes only arithmetic: digits, operators, brackets and the names above).
+_NAMES = "|".join(sorted([*_FUNCTIONS, *_CONSTANTS], key=len, reverse=True))
+EXPRESSION_PATTERN = rf"^([0-9.,+*/%^() -]|{_NAMES})+$"
 
 
 class CalculatorError(ValueError):

@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from ember.agents.calculator import CalculatorError, evaluate
+from ember.agents.calculator import EXPRESSION_PATTERN, CalculatorError, evaluate
 from ember.agents.prompts import render_passage
 from ember.retrieval.types import Hit
 
@@ -68,7 +68,7 @@ SCHEMAS = [
             "description": "Evaluate an arithmetic expression, e.g. 12 * 4.5e6 or sqrt(2) / 3.",
             "parameters": {
                 "type": "object",
-                "properties": {"expression": {"type": "string"}},
+                "properties": {"expression": {"type": "string", "pattern": EXPRESSION_PATTERN}},
                 "required": ["expression"],
             },
         },
