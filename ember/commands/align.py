@@ -35,7 +35,7 @@ def rag(
         int | None,
         typer.Option(
             min=1,
-            help="Passages per synthesised prompt (fewer if too long); default: the rag_passages setting."
+            help="Passages per synthesised prompt (fewer if too long); default: the rag_passages setting.",
         ),
     ] = AlignBudget.passages,
     eval_items: Annotated[

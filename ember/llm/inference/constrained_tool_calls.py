@@ -7,11 +7,13 @@ processor allows only tokens that keep the output a prefix of
 
 where the properties are the named tool's required ones (each once, all before the object may close;
 optional ones keep their defaults), a string property takes a JSON string (closed after MAX_STRING_TOKENS
-tokens) and an integer or number property a JSON number (MAX_DIGITS digits at most); after the
+tokens), held to the property's JSON Schema ``pattern`` where it has one (the calculator's expression:
+arithmetic only), and an integer or number property a JSON number (MAX_DIGITS digits at most); after the
 closing marker only an end-of-turn token is allowed. ``force_open`` starts the output inside the opening
 marker, so the turn is a call.
 
-A character-level state machine runs over the tokens' text (precomputed once per tokenizer). The set of
+A character-level state machine runs over the tokens' text (precomputed once per tokenizer); a pattern
+runs as a finite automaton (interegular) inside it. The set of
 allowed tokens is computed once per machine state and cached with the grammar: inside a JSON string the
 state stays the same from token to token, and tokens without a quote, backslash or control character are
 allowed wholesale there.
@@ -23,6 +25,7 @@ import json
 from collections import defaultdict
 from functools import lru_cache
 
+import interegular
 import torch
 
 from ember.llm.inference.tool_calls import ToolCallFormat
@@ -35,6 +38,7 @@ _NUMBER_TYPES = ("integer", "number")
 _ESCAPES = set('"\\/bfnrt')
 MAX_DIGITS = 6  # per number part: a model that keeps writing digits must end the number
 MAX_STRING_TOKENS = 16  # then the string must close (a query is a few words)
+_STRINGS = ("str", "pat")  # inside a JSON string: free, or held to a pattern
 
 
 class ToolCallGrammar:
@@ -42,17 +46,18 @@ class ToolCallGrammar:
 
     def __init__(self, tokenizer: Tokenizer, tools: list[dict], fmt: ToolCallFormat) -> None:
         self.tools: dict[str, tuple[dict[str, str], frozenset[str]]] = {}
+        self.patterns: dict[tuple[str, str], interegular.FSM] = {}  # (tool, property) → its pattern
         for tool in tools:
             function = tool.get("function", tool)
             schema = function.get("parameters") or {}
             required = frozenset(schema.get("required", []))
             # Only the required properties: a small model fills optional ones with copies of the others.
-            types = {
-                name: spec.get("type", "string")
-                for name, spec in schema.get("properties", {}).items()
-                if name in required
-            }
+            properties = {k: v for k, v in schema.get("properties", {}).items() if k in required}
+            types = {name: spec.get("type", "string") for name, spec in properties.items()}
             self.tools[function["name"]] = (types, required)
+            for name, spec in properties.items():
+                if types[name] == "string" and "pattern" in spec:
+                    self.patterns[function["name"], name] = pattern_machine(spec["pattern"])
         if not self.tools:
             raise ValueError("constrained tool calls need at least one tool schema")
         self.format = fmt
@@ -128,7 +133,7 @@ class ToolCallGrammar:
             allowed = self.mask(state).clone()
             for token_id in allowed.nonzero().flatten().tolist():
                 after = self._run(state, self.strings[token_id])
-                allowed[token_id] = after is not None and after[0] != "str"
+                allowed[token_id] = after is not None and after[0] not in _STRINGS
             self._masks[key] = allowed
         return self._masks[key]
 
@@ -178,6 +183,17 @@ class ToolCallGrammar:
             if c == '"':
                 return ("after", tool, used)
             return None if c < " " else state
+        if kind == "pat":
+            _, tool, used, at = state
+            machine = self.patterns[tool, used[-1]]
+            if c == '"':
+                return ("after", tool, used) if at in machine.finals else None
+            if c == "\\" or c < " ":  # a pattern holds plain characters only
+                return None
+            following = machine.map[at].get(machine.alphabet[c])  # an unknown character: anything_else
+            return (
+                None if following is None or not machine.islive(following) else ("pat", tool, used, following)
+            )
         if kind == "num":
             # part: "sign", "minus", "zero", "int", "dot", "frac" (JSON's rules), a "9" per digit so far
             _, tool, used, part = state
@@ -204,6 +220,8 @@ class ToolCallGrammar:
     def _value(self, tool: str, used: tuple, key: str) -> State:
         if self._types(tool).get(key) in _NUMBER_TYPES:
             return ("num", tool, used, "sign")
+        if (tool, key) in self.patterns:
+            return ("lit", '"', 0, ("pat", tool, used, self.patterns[tool, key].initial))
         return ("lit", '"', 0, ("str", tool, used, False))
 
     def _close(self) -> State:
@@ -234,11 +252,13 @@ class ToolCallConstraint:
             self._ids, self._state, self._in_string = [], self.start, 0
         for token_id in generated[len(self._ids) :]:
             before, self._state = self._state, self.grammar.advance(self._state, token_id)
-            self._in_string = self._in_string + 1 if self._state[0] == "str" == before[0] else 0
+            in_string = self._state[0] in _STRINGS and self._state[0] == before[0]
+            self._in_string = self._in_string + 1 if in_string else 0
         self._ids = list(generated)
         mask = self.grammar.mask(self._state)
-        if self._state[0] == "str" and self._in_string >= MAX_STRING_TOKENS:
-            mask = self.grammar.closing(self._state)
+        if self._state[0] in _STRINGS and self._in_string >= MAX_STRING_TOKENS:
+            closing = self.grammar.closing(self._state)
+            mask = closing if closing.any() else mask  # a pattern may need more text before it can end
         if mask is None or not mask.any():
             return logits
         if mask.shape[-1] != logits.shape[-1]:  # the model's embedding rows may outnumber the vocabulary
@@ -259,6 +279,16 @@ def tool_call_constraint(
 @lru_cache(maxsize=8)
 def _grammar(tokenizer: Tokenizer, tools_json: str, fmt: ToolCallFormat) -> ToolCallGrammar:
     return ToolCallGrammar(tokenizer, json.loads(tools_json), fmt)
+
+
+@lru_cache(maxsize=16)
+def pattern_machine(pattern: str) -> interegular.FSM:
+    """The automaton of a JSON Schema ``pattern`` over a whole string. JSON Schema patterns are unanchored:
+    one without ``^`` / ``$`` may have any text before / after its match."""
+    start, end = pattern.startswith("^"), pattern.endswith("$") and not pattern.endswith("\\$")
+    body = pattern[int(start) : len(pattern) - int(end)]
+    body = f"{'' if start else '.*'}({body}){'' if end else '.*'}"
+    return interegular.parse_pattern(body).to_fsm().reduce()
 
 
 @lru_cache(maxsize=4)
