@@ -47,5 +47,6 @@ def system_config(service: EmberService, collection: str) -> dict[str, Any]:
         "reranker": s.reranker_path(),
         "retrieval_mode": "hybrid" + ("+rerank" if s.reranker_path() else ""),
         "context_depth": s.rag_passages,
+        "constrained_tool_calls": s.agent_constrained_tool_calls,
         "prompt_version": prompt_version(),
     }

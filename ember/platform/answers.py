@@ -80,10 +80,12 @@ class Answerer:
         conversations: ConversationStore,
         rewrite_with_llm: bool = False,  # the LLM rewrites follow-ups well (a remote or an aligned model)
         passages: int = RagConfig.k,  # what a grounded answer reads
+        constrained_tool_calls: bool = False,  # the agent's default; a request may say otherwise
     ) -> None:
         self.search, self.read, self.list_collections = search, read, list_collections
         self.collection_id, self.llm, self.conversations = collection_id, llm, conversations
         self.rewrite_with_llm, self.passages = rewrite_with_llm, passages
+        self.constrained_tool_calls = constrained_tool_calls
 
     def _collections(self) -> list[dict]:
         return [
@@ -117,7 +119,8 @@ class Answerer:
         """Answer ``question`` (checked by check_question) from ``collection`` (known to exist)."""
         sampling = {**ANSWER_SAMPLING, **sampling}
         max_tokens = int(sampling.pop("max_tokens", DEFAULT_MAX_TOKENS))
-        constrained = bool(sampling.pop("constrained_tool_calls", False))  # an agent option, not sampling
+        # An agent option, not sampling.
+        constrained = bool(sampling.pop("constrained_tool_calls", self.constrained_tool_calls))
         if conversation_id is None:
             conversation_id = self.conversations.start(collection_id, question, "agent" if agent else "rag")
             previous, history = None, []

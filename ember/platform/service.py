@@ -522,6 +522,7 @@ class EmberService:
             ConversationStore(self.db),
             rewrite_with_llm=bool(self.settings.llm_base_url) or self.settings.llm_aligned,
             passages=self.settings.rag_passages,
+            constrained_tool_calls=self.settings.agent_constrained_tool_calls,
         )
         with _busy_as_error():
             yield from answerer.stream(

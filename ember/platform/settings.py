@@ -97,6 +97,12 @@ class Settings(BaseSettings):
         description="passages a grounded answer reads (retrieval depth); 3 suits the local 135M model "
         "(dev evals: more lowered its accuracy and tripled the prefill); raise it for a larger model",
     )
+    agent_constrained_tool_calls: bool = Field(
+        default=False,
+        description="the local agent writes tool calls under constrained decoding: always well-formed, "
+        "arithmetic-only calculator expressions, and its first turn a search; for a model tuned to call "
+        "tools (ember align rag), as the untuned one writes poor queries",
+    )
     sync_indexes: bool = Field(
         default=True, description="embed and index chunks as they are ingested (off: SQL only, rebuild later)"
     )

@@ -128,3 +128,15 @@ def test_a_grounded_answer_reads_as_many_passages_as_the_setting_says(facts_serv
         read[passages] = facts_service.ask(question, COLLECTION, max_tokens=8).prompt_chunk_ids
     assert len(read[1]) == 1 and len(read[3]) > 1
     assert read[1][0] in read[3]
+
+
+def test_the_agent_setting_holds_the_local_models_tool_calls_to_the_schemas(facts_service, monkeypatch):  # noqa: F811
+    """Untuned, the model calls no tool; with the setting on, its first turn is a well-formed search."""
+    reasons = {}
+    for constrained in (False, True):
+        monkeypatch.setattr(facts_service.settings, "agent_constrained_tool_calls", constrained)
+        answer = facts_service.ask("How long is the Kelmora Bridge?", COLLECTION, agent=True, max_tokens=48)
+        reasons[constrained] = answer.fallback_reason
+        if constrained:
+            assert answer.steps[0].tool == "search" and answer.steps[0].arguments["query"], answer.steps
+    assert reasons[False] == "no_tool_call" and reasons[True] != "no_tool_call"
