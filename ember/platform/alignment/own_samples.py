@@ -19,19 +19,21 @@ from ember.platform.alignment.synth import IDK
 _CITATION = re.compile(r"\[(\d+)\]")
 
 
-def failed_checks(text: str, expect: dict) -> list[str]:
+def failed_checks(text: str, expect: dict, finished: bool = True) -> list[str]:
     """The checks ``text`` fails for a pair whose chosen side meets ``expect``
-    (``{"abstain": True}``, or ``{"citation": n, "number": "42" | None}``)."""
+    (``{"abstain": True}``, or ``{"citation": n, "number": "42" | None}``). A sample cut by its token
+    limit (``finished`` False) might still have written its number and citation: only what it already
+    got wrong counts against it (a wrong citation, a loop, an answer where it should abstain)."""
     if expect.get("abstain"):
         return [] if IDK.rstrip(".") in text else ["answered_without_support"]
     failures = []
     cited = {int(n) for n in _CITATION.findall(text)}
     if not cited:
-        failures.append("uncited")
+        failures += ["uncited"] if finished else []
     elif expect["citation"] not in cited:
         failures.append("wrong_citation")
     number = expect.get("number")
-    if number and re.search(rf"(?<![\d.]){re.escape(number)}(?!\d)", text) is None:
+    if number and finished and re.search(rf"(?<![\d.]){re.escape(number)}(?!\d)", text) is None:
         failures.append("wrong_number")
     if loop_start(text) is not None:
         failures.append("loop")
@@ -41,7 +43,7 @@ def failed_checks(text: str, expect: dict) -> list[str]:
 def reject_own_samples(
     chat,
     pairs: list[dict],
-    max_tokens: int = 48,
+    max_tokens: int = 96,  # a quoted sentence of 45 words and its citation
     temperature: float = 0.8,
     batch_size: int = 4,
     seed: int = 0,
@@ -58,7 +60,8 @@ def reject_own_samples(
         generations = chat.engine.generate(prompts, sampling)
         for pair, generation in zip(chunk, generations, strict=True):
             text = generation.text.strip()
-            failures = failed_checks(text, pair["expect"]) if text else []
+            finished = generation.finish_reason != "length"
+            failures = failed_checks(text, pair["expect"], finished) if text else []
             if not text:
                 counts["empty_sample"] += 1
             elif failures:
