@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 from rich.console import Console
@@ -38,6 +38,12 @@ def rag(
             help="Passages per synthesised prompt (fewer if too long); default: the rag_passages setting.",
         ),
     ] = AlignBudget.passages,
+    rejections_from: Annotated[
+        Literal["sft", "base"],
+        typer.Option(
+            help="Whose failing samples DPO rejects: the SFT model's (on-policy) or the starting model's.",
+        ),
+    ] = AlignBudget.rejections_from,
     eval_items: Annotated[
         int, typer.Option(min=1, help="Held-out questions answered by both models.")
     ] = AlignBudget.eval_items,
@@ -56,6 +62,7 @@ def rag(
         dpo_steps=dpo_steps,
         batch_size=batch_size,
         passages=passages,
+        rejections_from=rejections_from,
         eval_items=eval_items,
         seed=seed,
     )

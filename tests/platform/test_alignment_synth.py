@@ -145,6 +145,20 @@ def test_rows_load_as_trl_jsonl_and_pairs_differ(data, tmp_path):
     assert any(p["rejected"][0]["content"] == IDK for p in cited_pairs)  # false abstentions are rejected
 
 
+def test_an_agent_trace_too_long_for_a_training_sequence_is_left_out(data):
+    corpus, synth = data
+
+    def search(question: str, k: int) -> list[Hit]:
+        return corpus[:k]
+
+    def fits(messages: list[dict], tools: list[dict] | None) -> bool:
+        return tools is None  # every RAG prompt fits, no trace does
+
+    tight = synthesize(corpus, search, "town", questions=40, k=4, trace_share=1.0, seed=1, fits=fits)
+    assert synth.counts["trace"] > 0 and tight.counts["trace"] == 0
+    assert not [row for row in tight.sft if "tools" in row]
+
+
 def test_agent_traces_combine_their_numbers_in_more_ways_than_a_sum(data):
     _, synth = data
     traces = [row for row in synth.sft if "tools" in row]
@@ -188,7 +202,7 @@ def test_a_tight_sequence_keeps_every_passage_shortened_with_the_gold_sentence_w
     def search(question: str, k: int) -> list[Hit]:
         return corpus[:k]
 
-    def fits(messages: list[dict]) -> bool:
+    def fits(messages: list[dict], tools: list[dict] | None) -> bool:
         return len(messages[1]["content"]) < 8 * 1000
 
     synth = synthesize(corpus, search, "c", questions=6, k=8, heldout_share=0.0, trace_share=0.0, fits=fits)

@@ -16,6 +16,8 @@ class AlignBudget:
     lora_rank: int = 16
     sft_lr: float = 5e-4
     dpo_lr: float = 5e-5
+    # Whose failing samples DPO rejects: "sft" (the model DPO trains, on-policy) or "base" (the starting one).
+    rejections_from: str = "sft"
     beta: float = 0.1
     seq_len: int = 2048
     # Passages per training prompt; None: as many as a grounded answer reads (the rag_passages setting),

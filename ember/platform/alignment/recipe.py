@@ -118,7 +118,9 @@ def align_rag(
         lambda record: report("sft", record["step"], budget.sft_steps, record),
     )
     seconds["sft"] = time.perf_counter() - started
-    pairs_file = _on_policy_pairs(run_dir, made_by, model, tokenizer, data, budget, report, seconds)
+    pairs_file = _own_sample_pairs(
+        run_dir, made_by, base_dir, model, tokenizer, data, budget, report, seconds
+    )
 
     started = time.perf_counter()
     dpo = train_dpo(
@@ -172,8 +174,8 @@ def _new_data(service, collection: str, tokenizer, base_dir: Path, budget: Align
     def search(question: str, k: int) -> list[Hit]:
         return service.search(question, [collection], k=k, mode="hybrid").hits
 
-    def fits(messages: list[dict]) -> bool:
-        prompt, _ = render_conversation(tokenizer, messages, generation=True)
+    def fits(messages: list[dict], tools: list[dict] | None) -> bool:
+        prompt, _ = render_conversation(tokenizer, messages, tools, generation=True)
         return len(prompt) + ANSWER_ROOM <= budget.seq_len
 
     data = synthesize(
@@ -198,10 +200,12 @@ def _new_data(service, collection: str, tokenizer, base_dir: Path, budget: Align
     return data
 
 
-def _on_policy_pairs(run_dir: Path, made_by: dict, model, tokenizer, data, budget, report, seconds) -> Path:
-    """The DPO pairs with the SFT model's own failing samples as their rejected sides: DPO then pushes
-    down what the model it trains really writes (after SFT it cites, but often quotes a sentence without
-    the asked fact), not what the starting model wrote. Saved, and reused by a rerun of the same run."""
+def _own_sample_pairs(
+    run_dir: Path, made_by: dict, base_dir: Path, model, tokenizer, data, budget, report, seconds
+) -> Path:
+    """The DPO pairs with a model's own failing samples as their rejected sides: the SFT model's
+    (``budget.rejections_from`` "sft", on-policy: what the model DPO trains really writes) or the
+    starting model's ("base"). Saved, and reused by a rerun of the same run."""
     import copy
 
     from ember.llm.inference.chat import ChatModel
@@ -209,16 +213,21 @@ def _on_policy_pairs(run_dir: Path, made_by: dict, model, tokenizer, data, budge
     from ember.llm.training.lora import merge_lora
 
     pairs_file, marker = run_dir / "dpo-own.jsonl", run_dir / "dpo-own.json"
-    sampled_by = {**made_by, **{key: getattr(budget, key) for key in _SFT_BUDGET}}
+    sampled_by = {**made_by, "rejections_from": budget.rejections_from}
+    if budget.rejections_from == "sft":
+        sampled_by |= {key: getattr(budget, key) for key in _SFT_BUDGET}
     saved = json.loads(marker.read_text()) if marker.is_file() else {}
     if saved.get("budget") == sampled_by:
         data.counts |= saved["counts"]
         return pairs_file
     started = time.perf_counter()
     pairs = copy.deepcopy(data.dpo)
-    sampler = merge_lora(copy.deepcopy(model)).eval().requires_grad_(False)
+    if budget.rejections_from == "sft":
+        sampler = ChatModel(Engine(merge_lora(copy.deepcopy(model)).eval().requires_grad_(False), tokenizer))
+    else:
+        sampler = ChatModel.load(base_dir)
     counts = reject_own_samples(
-        ChatModel(Engine(sampler, tokenizer)),
+        sampler,
         pairs,
         seed=budget.seed,
         progress=lambda done, total: report("own samples", done, total, {}),

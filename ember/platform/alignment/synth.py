@@ -54,7 +54,8 @@ _NOT_KEYWORDS = frozenset(
 _OPERATIONS = (("plus", "+"), ("minus", "-"), ("times", "*"), ("divided by", "/"))
 
 Search = Callable[[str, int], list[Hit]]
-Fits = Callable[[list[dict]], bool]  # does a prompt leave room for its answer in a training sequence?
+# Does a prompt (with these tool schemas) leave room for its answer in a training sequence?
+Fits = Callable[[list[dict], list[dict] | None], bool]
 
 
 @dataclass
@@ -195,7 +196,7 @@ def _fitted_context(
     ]
     for width, chars in tries:
         context, n = _context(fact, hits, width, rng, keep_gold, chars)
-        if fits(_rag_messages(fact.question, context)):
+        if fits(_rag_messages(fact.question, context), None):
             break
     return context, n
 
@@ -292,7 +293,7 @@ def synthesize(
     trace_share: float = 0.25,
     replay_share: float = 0.0,
     seed: int = 0,
-    fits: Fits = lambda messages: True,
+    fits: Fits = lambda messages, tools: True,
 ) -> Synthesized:
     """Up to ``questions`` grounded RAG examples (with abstentions, agent traces and DPO pairs) from
     ``passages``; ``search(question, k)`` is the collection's hybrid search. Each DPO pair carries
@@ -353,8 +354,9 @@ def synthesize(
             if partners:
                 partner = rng.choice(partners)
                 trace = _trace(fact, partner, unheld_search, collection, rng)
-                out.sft.append({"messages": trace, "tools": SCHEMAS})
-                counts["trace"] += 1
+                if fits(trace[:-1], SCHEMAS):  # the whole trace trains, not a cut one
+                    out.sft.append({"messages": trace, "tools": SCHEMAS})
+                    counts["trace"] += 1
     unheld = [p for p in passages if p.document_id not in held]
     replayed = rng.sample(unheld, min(len(unheld), round(len(out.sft) * replay_share)))
     out.sft.extend({"text": p.text} for p in replayed)
