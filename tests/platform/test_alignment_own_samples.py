@@ -19,6 +19,16 @@ def test_each_failure_is_named():
     assert failed_checks(looped, NUMBER) == ["loop"]
 
 
+def test_a_sample_cut_by_its_token_limit_fails_only_what_it_already_got_wrong():
+    assert failed_checks("The mill employs", NUMBER, finished=False) == []
+    assert failed_checks("The mill employs 1,300 workers [1] and", NUMBER, finished=False) == [
+        "wrong_citation"
+    ]
+    looped = "The mill employs 1,200 workers [2]. " + "It is big. " * 6
+    assert failed_checks(looped, NUMBER, finished=False) == ["loop"]
+    assert failed_checks("The mill", {"abstain": True}, finished=False) == ["answered_without_support"]
+
+
 def test_a_span_question_needs_only_the_right_citation():
     assert failed_checks("Wool was spun there [3].", {"citation": 3, "number": None}) == []
     assert failed_checks("Wool was spun there [1] [2].", {"citation": 3, "number": None}) == [

@@ -16,8 +16,9 @@ class AlignBudget:
     lora_rank: int = 16
     sft_lr: float = 5e-4
     dpo_lr: float = 5e-5
-    # Whose failing samples DPO rejects: "sft" (the model DPO trains, on-policy) or "base" (the starting one).
-    rejections_from: str = "sft"
+    # Whose failing samples DPO rejects: "base" (the starting model's) or "sft" (on-policy, the model DPO
+    # trains). On the dev set "base" gave more factoids, citations and support (docs/benchmarks.md, v6).
+    rejections_from: str = "base"
     beta: float = 0.1
     seq_len: int = 2048
     # Passages per training prompt; None: as many as a grounded answer reads (the rag_passages setting),

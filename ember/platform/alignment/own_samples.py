@@ -19,19 +19,21 @@ from ember.platform.alignment.synth import IDK
 _CITATION = re.compile(r"\[(\d+)\]")
 
 
-def failed_checks(text: str, expect: dict) -> list[str]:
+def failed_checks(text: str, expect: dict, finished: bool = True) -> list[str]:
     """The checks ``text`` fails for a pair whose chosen side meets ``expect``
-    (``{"abstain": True}``, or ``{"citation": n, "number": "42" | None}``)."""
+    (``{"abstain": True}``, or ``{"citation": n, "number": "42" | None}``). A sample cut by its token
+    limit (``finished`` False) might still have written its number and citation: only what it already
+    got wrong counts against it (a wrong citation, a loop, an answer where it should abstain)."""
     if expect.get("abstain"):
         return [] if IDK.rstrip(".") in text else ["answered_without_support"]
     failures = []
     cited = {int(n) for n in _CITATION.findall(text)}
     if not cited:
-        failures.append("uncited")
+        failures += ["uncited"] if finished else []
     elif expect["citation"] not in cited:
         failures.append("wrong_citation")
     number = expect.get("number")
-    if number and re.search(rf"(?<![\d.]){re.escape(number)}(?!\d)", text) is None:
+    if number and finished and re.search(rf"(?<![\d.]){re.escape(number)}(?!\d)", text) is None:
         failures.append("wrong_number")
     if loop_start(text) is not None:
         failures.append("loop")
@@ -41,28 +43,25 @@ def failed_checks(text: str, expect: dict) -> list[str]:
 def reject_own_samples(
     chat,
     pairs: list[dict],
-    slack_tokens: int = 16,
+    max_tokens: int = 96,  # a quoted sentence of 45 words and its citation
     temperature: float = 0.8,
     batch_size: int = 4,
     seed: int = 0,
     progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, int]:
-    """Replace each pair's rejected side with ``chat``'s own failing sample, in place; counts per outcome.
-
-    A sample may run ``slack_tokens`` past the longest chosen answer of its batch, so a right answer is
-    never cut before its citation; one still running then is too long, and judged as it stands."""
+    """Replace each pair's rejected side with ``chat``'s own failing sample, in place; counts per outcome."""
     counts = {"own_sample": 0, "sample_passed": 0, "empty_sample": 0}
     for start in range(0, len(pairs), batch_size):
         chunk = pairs[start : start + batch_size]
         prompts = [chat.prompt(pair["prompt"], None) for pair in chunk]
-        longest = max(len(chat.engine.tokenizer.encode(pair["chosen"][0]["content"])) for pair in chunk)
         sampling = SamplingParams(
-            max_tokens=longest + slack_tokens, temperature=temperature, top_p=0.95, seed=seed + start
+            max_tokens=max_tokens, temperature=temperature, top_p=0.95, seed=seed + start
         )
         generations = chat.engine.generate(prompts, sampling)
         for pair, generation in zip(chunk, generations, strict=True):
             text = generation.text.strip()
-            failures = failed_checks(text, pair["expect"]) if text else []
+            finished = generation.finish_reason != "length"
+            failures = failed_checks(text, pair["expect"], finished) if text else []
             if not text:
                 counts["empty_sample"] += 1
             elif failures:
