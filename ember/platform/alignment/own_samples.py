@@ -1,7 +1,7 @@
 """DPO rejections from the model's own samples.
 
 A preference pair teaches most when its rejected side is something the model really writes. Each pair's
-prompt is sampled from the model DPO starts from (the SFT model); a sample that fails an automatic check
+prompt is sampled from the starting model (or, on-policy, the SFT model); a sample that fails a check
 (no citation, the wrong passage cited, the gold number missing, a repetition loop, an answer where the
 passages hold none) becomes the rejected side. A sample that passes every check keeps the synthetic
 failure the pair was built with.

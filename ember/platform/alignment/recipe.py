@@ -98,7 +98,7 @@ def align_rag(
     made_by = _made_by(budget, collection, base_dir)
     data = _saved_data(run_dir, made_by, budget.dpo_steps * budget.batch_size)
     if data is None:
-        data = _new_data(service, collection, tokenizer, base_dir, budget, report, seconds)
+        data = _new_data(service, collection, tokenizer, budget, report, seconds)
         _save_data(run_dir, made_by, data)
     else:
         report("synthesis", 1, 1, {**data.counts, "reused": str(run_dir)})
@@ -165,7 +165,7 @@ def _ends(records: list[dict], key: str) -> tuple[float, float]:
     return tuple(sum(r[key] for r in part) / len(part) for part in (records[:tenth], records[-tenth:]))
 
 
-def _new_data(service, collection: str, tokenizer, base_dir: Path, budget: AlignBudget, report, seconds):
+def _new_data(service, collection: str, tokenizer, budget: AlignBudget, report, seconds):
     """Synthesise the training data: SFT rows, the pairs one epoch of DPO uses, held-out questions."""
     from ember.llm.training.sft_data import render_conversation
 

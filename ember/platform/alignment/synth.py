@@ -11,7 +11,7 @@
 - DPO pairs: the target against a failing variant: no citation, a citation of the wrong passage, a wrong
   number, another sentence of the gold passage (cited, but without the asked number), a repetition loop,
   "I don't know" while the gold passage is there, or (for abstentions) an answer the passages do not
-  support. The recipe swaps in the SFT model's own failing samples where it writes one (``own_samples``).
+  support. The recipe swaps in a model's own failing samples where it writes one (``own_samples``).
 - Replay: whole passages as plain text (TRL's ``text`` rows), a small share of the SFT rows, so the tuned
   model's general text distribution moves less.
 
