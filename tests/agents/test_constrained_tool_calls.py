@@ -93,6 +93,12 @@ def test_inside_a_patterned_string_only_matching_tokens_are_allowed(backend):
     assert grammar._run(after, '"}')[0] == "lit"  # the call closes
 
 
+@pytest.mark.parametrize("pattern", ["(ab", "a{2,1}", "(?<=a)b"])
+def test_a_pattern_that_cannot_be_enforced_is_a_clear_error(pattern):
+    with pytest.raises(ValueError, match=re.escape(f"tool schema pattern {pattern!r} cannot be enforced")):
+        pattern_machine(pattern)
+
+
 def test_a_json_schema_pattern_is_unanchored_unless_it_says_so():
     assert pattern_machine("ab").accepts("xxaby") and not pattern_machine("ab").accepts("ba")
     assert pattern_machine("^ab$").accepts("ab") and not pattern_machine("^ab$").accepts("xab")

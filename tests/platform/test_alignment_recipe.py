@@ -17,6 +17,7 @@ from ember.llm.tokenizer import Tokenizer
 from ember.platform.alignment.own_samples import failed_checks
 from ember.platform.alignment.recipe import AlignBudget, _made_by, _save_data, _saved_data, align_rag
 from ember.platform.alignment.synth import Synthesized
+from ember.platform.errors import EmberError
 from ember.platform.index_sync import IndexSync
 from ember.platform.service import EmberService
 from ember.platform.settings import Settings
@@ -153,6 +154,13 @@ def test_a_budget_of_zero_is_refused_naming_the_option(option):
     result = CliRunner().invoke(app, ["-c", "mills", option, "0"], env={"COLUMNS": "200"})
     assert result.exit_code == 2
     assert f"Invalid value for '{option}'" in result.output and "greater than or equal to 1" in result.output
+
+
+def test_an_unknown_source_of_rejections_is_refused_before_any_work(tmp_path, monkeypatch, fresh_settings):
+    monkeypatch.setenv("EMBER_HOME", str(tmp_path))
+    with pytest.raises(EmberError, match="rejections_from must be 'base' or 'sft', not 'sf'"):
+        align_rag(EmberService(Settings()), "mills", "x", budget=AlignBudget(rejections_from="sf"))
+    assert not (tmp_path / "runs" / "x").exists()
 
 
 @pytest.mark.slow

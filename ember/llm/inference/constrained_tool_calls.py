@@ -288,7 +288,12 @@ def pattern_machine(pattern: str) -> interegular.FSM:
     start, end = pattern.startswith("^"), pattern.endswith("$") and not pattern.endswith("\\$")
     body = pattern[int(start) : len(pattern) - int(end)]
     body = f"{'' if start else '.*'}({body}){'' if end else '.*'}"
-    return interegular.parse_pattern(body).to_fsm().reduce()
+    try:
+        return interegular.parse_pattern(body).to_fsm().reduce()
+    except Exception as exc:  # interegular raises bare Exceptions too (e.g. for "a{2,1}")
+        raise ValueError(
+            f"tool schema pattern {pattern!r} cannot be enforced: {exc or type(exc).__name__}"
+        ) from exc
 
 
 @lru_cache(maxsize=4)

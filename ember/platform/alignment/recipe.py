@@ -85,6 +85,8 @@ def align_rag(
     from ember.llm.training.tuned_models import install_tuned
 
     budget = replace(budget or AlignBudget())
+    if budget.rejections_from not in ("base", "sft"):
+        raise EmberError(f"rejections_from must be 'base' or 'sft', not {budget.rejections_from!r}")
     if budget.passages is None:  # prompts as the RAG graph builds them
         budget.passages = service.settings.rag_passages
     report = progress or (lambda stage, done, total, metrics: None)
