@@ -244,7 +244,10 @@ class AgentGraph:
             writer(AnswerEvent("step", step=step))
 
         thought = FALLBACK_THOUGHTS[answer.fallback_reason]
-        plan = PlannedFallback(self.fallback.llm, self.fallback.search, self.fallback.config, record, thought)
+        fallback = self.fallback
+        plan = PlannedFallback(
+            fallback.llm, fallback.search, fallback.config, record, thought, fallback.score_sentences
+        )
         result = plan.run(state["question"], state["query"], state["history"], writer)
         for name in ("prompt_tokens", "completion_tokens"):
             result.usage[name] += answer.usage[name]

@@ -32,6 +32,11 @@ def content_words(text: str) -> set[str]:
     return {w for w in _WORD.findall(text.lower()) if w not in _STOPWORDS and len(w) > 1}
 
 
+def split_sentences(text: str) -> list[str]:
+    """The non-empty sentences of a passage, stripped."""
+    return [s.strip() for s in _SENTENCE.split(text) if s.strip()]
+
+
 def cited_numbers(text: str) -> list[int]:
     numbers = []
     for match in MARKER.finditer(text):
@@ -63,10 +68,10 @@ def _best_passage(sentence: str, passages: list[Hit]) -> int | None:
 
 def _quote(passage: Hit, claim: str) -> str:
     """The passage sentence sharing the most content words with ``claim`` (its first one on ties)."""
-    sentences = [s.strip() for s in _SENTENCE.split(passage.text) if s.strip()] or [passage.text]
+    sentences = split_sentences(passage.text) or [passage.text]
     words = content_words(claim)
     best = max(sentences, key=lambda s: (len(words & content_words(s)), -sentences.index(s)))
-    return best[:300]
+    return best.strip(" …")[:300]  # without the marks of text a focused passage left out
 
 
 def verify(answer: str, passages: list[Hit], repair: bool = True) -> Verified:

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from langchain_core.messages import HumanMessage, SystemMessage
 
 from ember.agents.chat_model import EmberChatModel
+from ember.agents.focus import SentenceScorer, focus_passages
 from ember.agents.prompts import render_passage, render_passages
 from ember.agents.rag import RagConfig, RagGraph, Search
 from ember.agents.tools import SCHEMAS, Toolbox, ToolError
@@ -65,8 +66,10 @@ class PlannedFallback:
         config: RagConfig,
         record: Callable[[Step], None],  # each step, as it happens
         thought: str,
+        score_sentences: SentenceScorer | None = None,  # for focused passages (config.focus_sentences)
     ) -> None:
         self.llm, self.search, self.config, self.record, self.thought = llm, search, config, record, thought
+        self.score_sentences = score_sentences
         self.usage = {"prompt_tokens": 0, "completion_tokens": 0}
 
     def run(
@@ -85,9 +88,8 @@ class PlannedFallback:
         if calculation:
             notes += f"\n- calculation: {calculation}"
         question = f"{task}\nFacts found:{notes}" if notes else task
-        rag = RagGraph(
-            self.llm, lambda q, k: passages, RagConfig(**{**vars(self.config), "k": len(passages)})
-        )
+        config = RagConfig(**{**vars(self.config), "k": len(passages)})
+        rag = RagGraph(self.llm, lambda q, k: passages, config, self.score_sentences)
         result = GroundedAnswer("")
         for event in rag.stream(question, query, history):
             if event.kind == "token":
@@ -108,6 +110,8 @@ class PlannedFallback:
 
     def _extract(self, question: str, hits: list[Hit]) -> str:
         start = time.perf_counter()
+        if self.config.focus_sentences:  # the sentences closest to the sub-question, as answers read them
+            hits = focus_passages(question, hits, self.config.focus_sentences, self.score_sentences)
         messages = [
             SystemMessage(EXTRACT_SYSTEM),
             HumanMessage(f"{render_passages(hits)}\n\nQuestion: {question}\nFact:"),

@@ -21,6 +21,7 @@ from langgraph.graph import END, START, StateGraph
 
 from ember.agents.chat_model import EmberChatModel
 from ember.agents.citations import verify
+from ember.agents.focus import SentenceScorer, focus_passages
 from ember.agents.packing import edges_first, select_within_budget
 from ember.agents.prompts import RAG_SYSTEM, rag_user_message
 from ember.agents.relevance import RelevanceThreshold
@@ -42,6 +43,8 @@ class RagConfig:
     max_tokens: int = 200  # answer length
     threshold: RelevanceThreshold = field(default_factory=RelevanceThreshold)
     repair_citations: bool = True
+    # Sentences the prompt keeps from its passages, the best against the question (0: whole passages).
+    focus_sentences: int = 0
 
 
 class RagState(TypedDict, total=False):
@@ -56,8 +59,16 @@ class RagState(TypedDict, total=False):
 
 
 class RagGraph:
-    def __init__(self, llm: EmberChatModel, search: Search, config: RagConfig | None = None) -> None:
+    def __init__(
+        self,
+        llm: EmberChatModel,
+        search: Search,
+        config: RagConfig | None = None,
+        score_sentences: SentenceScorer | None = None,
+    ) -> None:
+        """``score_sentences`` adds its scores to word overlap when passages are focused."""
         self.llm, self.search, self.config = llm, search, config or RagConfig()
+        self.score_sentences = score_sentences
         graph = StateGraph(RagState)
         graph.add_node("retrieve", self._retrieve)
         graph.add_node("grade", self._grade)
@@ -130,9 +141,13 @@ class RagGraph:
         writer = get_stream_writer()
         answer = state["answer"]
         start = time.perf_counter()
-        passages = edges_first(
-            select_within_budget(state["hits"], self.passage_budget(state), self.llm.backend.count_tokens)
-        )
+        count = self.llm.backend.count_tokens
+        passages = select_within_budget(state["hits"], self.passage_budget(state), count)
+        focus = self.config.focus_sentences
+        if focus:
+            passages = focus_passages(state["query"], passages, focus, self.score_sentences)
+        else:
+            passages = edges_first(passages)
         answer.record_prompt_passages(passages)
         message: AIMessage | None = None
         messages, draft, checked, loop = self._messages(state, passages), "", 0, None
@@ -149,7 +164,6 @@ class RagGraph:
                     break  # closing the stream stops the model
         answer.timings_ms["generate"] = (time.perf_counter() - start) * 1e3
         if loop is not None:  # the usage report comes with the last chunk: count what was generated
-            count = self.llm.backend.count_tokens
             answer.usage["prompt_tokens"] += sum(count(m.text) for m in messages)
             answer.usage["completion_tokens"] += count(draft)
             draft = draft[:loop].rstrip()

@@ -38,6 +38,14 @@ def rag(
             help="Passages per synthesised prompt (fewer if too long); default: the rag_passages setting.",
         ),
     ] = AlignBudget.passages,
+    focus_sentences: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            help="Sentences each synthesised prompt keeps, as answers do; default: the "
+            "rag_focus_sentences setting (0: whole passages).",
+        ),
+    ] = AlignBudget.focus_sentences,
     rejections_from: Annotated[
         Literal["sft", "base"],
         typer.Option(
@@ -62,6 +70,7 @@ def rag(
         dpo_steps=dpo_steps,
         batch_size=batch_size,
         passages=passages,
+        focus_sentences=focus_sentences,
         rejections_from=rejections_from,
         eval_items=eval_items,
         seed=seed,

@@ -47,6 +47,7 @@ def system_config(service: EmberService, collection: str) -> dict[str, Any]:
         "reranker": s.reranker_path(),
         "retrieval_mode": "hybrid" + ("+rerank" if s.reranker_path() else ""),
         "context_depth": s.rag_passages,
+        "focus_sentences": s.rag_focus_sentences,
         "constrained_tool_calls": s.agent_constrained_tool_calls,
         "prompt_version": prompt_version(),
     }

@@ -16,6 +16,7 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from ember.agents.agent import AgentConfig, AgentGraph
 from ember.agents.backends import ChatBackend
 from ember.agents.chat_model import EmberChatModel
+from ember.agents.focus import SentenceScorer
 from ember.agents.rag import RagConfig, RagGraph
 from ember.agents.rewrite import Grounding, standalone_query
 from ember.agents.tools import ReadFn, SearchFn, Toolbox, ToolError
@@ -81,11 +82,14 @@ class Answerer:
         rewrite_with_llm: bool = False,  # the LLM rewrites follow-ups well (a remote or an aligned model)
         passages: int = RagConfig.k,  # what a grounded answer reads
         constrained_tool_calls: bool = False,  # the agent's default; a request may say otherwise
+        focus_sentences: int = 0,  # sentences a grounded answer's prompt keeps (0: whole passages)
+        score_sentences: SentenceScorer | None = None,  # ranks sentences for focus, beside word overlap
     ) -> None:
         self.search, self.read, self.list_collections = search, read, list_collections
         self.collection_id, self.llm, self.conversations = collection_id, llm, conversations
         self.rewrite_with_llm, self.passages = rewrite_with_llm, passages
         self.constrained_tool_calls = constrained_tool_calls
+        self.focus_sentences, self.score_sentences = focus_sentences, score_sentences
 
     def _collections(self) -> list[dict]:
         return [
@@ -133,8 +137,8 @@ class Answerer:
 
         llm = EmberChatModel(backend=self.llm, sampling=sampling)
         search = self._search_tool(collection)
-        config = RagConfig(k=self.passages, max_tokens=max_tokens)
-        rag = RagGraph(llm, lambda q, k: search(q, [collection], k), config)
+        config = RagConfig(k=self.passages, max_tokens=max_tokens, focus_sentences=self.focus_sentences)
+        rag = RagGraph(llm, lambda q, k: search(q, [collection], k), config, self.score_sentences)
         if agent:
             toolbox = Toolbox(search, as_tool(self.read, "read"), self._collections, [collection])
             events = AgentGraph(

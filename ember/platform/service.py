@@ -325,6 +325,11 @@ class EmberService:
 
         return Embedder(self.settings.embedding_model)
 
+    def sentence_similarity(self, question: str, sentences: list[str]) -> list[float]:
+        """Cosine similarity of each sentence to the question, with the collection indexes' model."""
+        vectors = self.embedder.encode([question, *sentences])
+        return (vectors[1:] @ vectors[0]).tolist()
+
     def embed(self, texts: Sequence[str]) -> list[list[float]]:
         """Normalized embeddings with the collection indexes' model."""
         if not texts:
@@ -523,6 +528,8 @@ class EmberService:
             rewrite_with_llm=bool(self.settings.llm_base_url) or self.settings.llm_aligned,
             passages=self.settings.rag_passages,
             constrained_tool_calls=self.settings.agent_constrained_tool_calls,
+            focus_sentences=self.settings.rag_focus_sentences,
+            score_sentences=self.sentence_similarity,
         )
         with _busy_as_error():
             yield from answerer.stream(

@@ -97,6 +97,13 @@ class Settings(BaseSettings):
         description="passages a grounded answer reads (retrieval depth); 3 suits the local 135M model "
         "(dev evals: more lowered its accuracy and tripled the prefill); raise it for a larger model",
     )
+    rag_focus_sentences: int = Field(
+        default=0,
+        ge=0,
+        le=50,
+        description="sentences a grounded answer's prompt keeps from its passages, those closest to the "
+        "question (0: whole passages)",
+    )
     agent_constrained_tool_calls: bool = Field(
         default=False,
         description="the local agent writes tool calls under constrained decoding: always well-formed, "

@@ -94,3 +94,13 @@ def test_the_grade_keeps_a_gold_hit_only_bm25_found(facts_service):
     gold = next(h for h in hits if h.title == "Kelmora Bridge")
     assert "dense" not in gold.stages and gold.stages["bm25"].rank == 1
     assert gold in RelevanceThreshold().grade(hits)
+
+
+def test_a_focused_prompt_shows_the_model_only_the_sentence_closest_to_the_question(local_llm, facts_search):
+    graph = RagGraph(local_llm, facts_search, RagConfig(k=3, max_tokens=40, focus_sentences=1))
+    answer = graph.run("How many meters long is the Kelmora Bridge?")
+    [shown] = answer.prompt_chunk_ids
+    assert shown == facts_search("Kelmora Bridge", 1)[0].chunk_id
+    assert answer.citations, answer
+    for citation in answer.citations:  # quotes come from what the prompt showed: the one sentence
+        assert citation.quote == "The Kelmora Bridge is 412 meters long."

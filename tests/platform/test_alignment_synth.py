@@ -4,15 +4,18 @@ document, agent traces through the real tools, failing DPO variants, and held-ou
 import json
 import random
 import re
+from dataclasses import replace
 
 import pytest
 from rank_bm25 import BM25Okapi
 
 from ember.agents.calculator import evaluate
+from ember.agents.citations import split_sentences
+from ember.agents.focus import focus_passages
 from ember.llm.tokenizer import Tokenizer
 from ember.llm.training.dpo_data import load_pairs
 from ember.llm.training.sft_data import load_sft
-from ember.platform.alignment.synth import IDK, facts_of, synthesize
+from ember.platform.alignment.synth import IDK, TRACE_SEARCH_K, facts_of, synthesize
 from ember.retrieval.types import Hit
 
 TOPICS = [
@@ -105,12 +108,14 @@ def test_agent_traces_use_the_real_tools_and_calculator(data):
         combined = re.split(r" [-+*/] ", calls[2]["arguments"]["expression"])
         assert not any(re.fullmatch(r"(19|20)\d\d", n) for n in combined)  # years are dates, not amounts
         assert [c["name"] for c in calls] == ["search", "search", "calculator"]
-        for call in calls[:2]:  # keyword queries, not the task's sentence
+        for call in calls[:2]:  # keyword queries, not the task's sentence; few passages, so traces fit
+            assert call["arguments"]["k"] == TRACE_SEARCH_K
             query = call["arguments"]["query"]
             assert query and "how many" not in query and not query.endswith("?")
             assert query not in row["messages"][1]["content"]
         results = [m["content"] for m in row["messages"] if m["role"] == "tool"]
         assert results[0].startswith('<passage n="1"') and "(id: chunk:" in results[0]
+        assert [r.count("<passage n=") for r in results[:2]] == [TRACE_SEARCH_K] * 2
         assert results[2] == str(evaluate(calls[2]["arguments"]["expression"]))
         assert re.search(r"\[\d+\].*\[\d+\].*= " + re.escape(results[2]), row["messages"][-1]["content"])
 
@@ -214,3 +219,31 @@ def test_a_tight_sequence_keeps_every_passage_shortened_with_the_gold_sentence_w
         assert all(len(t) <= 905 for t in texts)
         sentence, n = re.fullmatch(r"(.*) \[(\d+)\]", row["messages"][-1]["content"]).groups()
         assert sentence in texts[int(n) - 1]
+
+
+def test_focused_prompts_are_the_graphs_own_and_a_question_whose_sentence_is_cut_is_skipped(data):
+    corpus, _ = data
+
+    def search(question: str, k: int) -> list[Hit]:
+        return corpus[:k]
+
+    def best_sentence(question: str, hits: list[Hit]) -> list[Hit]:
+        return focus_passages(question, hits, 1)
+
+    def last_sentence_of_the_first(question: str, hits: list[Hit]) -> list[Hit]:
+        return [replace(hits[0], text="… " + split_sentences(hits[0].text)[-1])] if hits else []
+
+    for focus in (best_sentence, last_sentence_of_the_first):
+        focused = synthesize(
+            corpus, search, "town", questions=40, k=4, abstain_share=0.5, seed=1, focus=focus
+        )
+        rag = [row for row in focused.sft if "messages" in row and "tools" not in row]
+        assert focused.counts["rag"] > 0 and focused.heldout
+        for row in rag:  # every prompt shows one sentence; a target quotes it from passage [1]
+            [text] = passage_texts(row["messages"][1]["content"])
+            assert text.startswith("… ") or text.endswith(" …")
+            target = row["messages"][-1]["content"]
+            assert target == IDK or (target.endswith(" [1]") and target[: -len(" [1]")] in text)
+        for row in focused.heldout:  # held-out prompts are focused the same way
+            assert len(passage_texts(row["messages"][1]["content"])) == 1 and row["citation"] == 1
+    assert focused.counts["focus_missed"] > 0  # most questions' sentences are not the last one

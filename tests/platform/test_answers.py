@@ -140,3 +140,17 @@ def test_the_agent_setting_holds_the_local_models_tool_calls_to_the_schemas(fact
         if constrained:
             assert answer.steps[0].tool == "search" and answer.steps[0].arguments["query"], answer.steps
     assert reasons[False] == "no_tool_call" and reasons[True] != "no_tool_call"
+
+
+def test_the_focus_setting_keeps_a_grounded_answers_closest_sentence(facts_service, monkeypatch):  # noqa: F811
+    question = "How many astronomers does the Tarn Observatory employ?"
+    monkeypatch.setattr(facts_service.settings, "rag_focus_sentences", 1)
+    answer = facts_service.ask(question, COLLECTION, max_tokens=24)
+    [shown] = answer.prompt_chunk_ids
+    assert facts_service.get_chunk(shown).title == "Tarn Observatory"
+    for citation in answer.citations:  # the one sentence the prompt kept
+        assert citation.quote == "The observatory employs 27 astronomers."
+    scores = facts_service.sentence_similarity(
+        question, ["The observatory employs 27 astronomers.", "Pears."]
+    )
+    assert scores[0] > 0.5 > scores[1]

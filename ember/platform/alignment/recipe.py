@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from ember.agents.focus import focus_passages
 from ember.platform.alignment.budget import AlignBudget
 from ember.platform.alignment.own_samples import reject_own_samples
 from ember.platform.alignment.synth import IDK, Synthesized, synthesize
@@ -89,6 +90,8 @@ def align_rag(
         raise EmberError(f"rejections_from must be 'base' or 'sft', not {budget.rejections_from!r}")
     if budget.passages is None:  # prompts as the RAG graph builds them
         budget.passages = service.settings.rag_passages
+    if budget.focus_sentences is None:
+        budget.focus_sentences = service.settings.rag_focus_sentences
     report = progress or (lambda stage, done, total, metrics: None)
     run_dir = service.settings.home / "runs" / name
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -180,6 +183,9 @@ def _new_data(service, collection: str, tokenizer, budget: AlignBudget, report, 
         prompt, _ = render_conversation(tokenizer, messages, tools, generation=True)
         return len(prompt) + ANSWER_ROOM <= budget.seq_len
 
+    def focus(question: str, hits: list[Hit]) -> list[Hit]:
+        return focus_passages(question, hits, budget.focus_sentences, service.sentence_similarity)
+
     data = synthesize(
         _passages(service, collection),
         search,
@@ -190,6 +196,7 @@ def _new_data(service, collection: str, tokenizer, budget: AlignBudget, report, 
         replay_share=budget.replay_share,
         seed=budget.seed,
         fits=fits,
+        focus=focus if budget.focus_sentences else None,
     )
     if not data.sft:
         raise EmberError(
@@ -243,7 +250,15 @@ def _own_sample_pairs(
 
 
 _DATA_FILES = ("sft", "dpo", "heldout")
-_DATA_BUDGET = ("questions", "seq_len", "passages", "heldout_share", "replay_share", "seed")
+_DATA_BUDGET = (
+    "questions",
+    "seq_len",
+    "passages",
+    "focus_sentences",
+    "heldout_share",
+    "replay_share",
+    "seed",
+)
 _SFT_BUDGET = ("sft_steps", "batch_size", "lora_rank", "sft_lr")  # the model whose samples DPO rejects
 
 

@@ -50,10 +50,15 @@ _NOT_KEYWORDS = frozenset(
     "how many what which who whom when where why year percent do does did is are was were be been the a an "
     "of in on to for and or by with as at from that this these those it its their there".split()
 )
+# Passages each search of an agent trace asks for: two searches at the tool's default of 4 overflow a
+# 2,048-token training sequence with ~270-token passages, and such a trace is left out.
+TRACE_SEARCH_K = 2
 # How an agent trace combines its two numbers: the task's words and the calculator's operator.
 _OPERATIONS = (("plus", "+"), ("minus", "-"), ("times", "*"), ("divided by", "/"))
 
 Search = Callable[[str, int], list[Hit]]
+# A context as the RAG graph focuses it: question, passages -> the passages cut to their best sentences.
+Focus = Callable[[str, list[Hit]], list[Hit]]
 # Does a prompt (with these tool schemas) leave room for its answer in a training sequence?
 Fits = Callable[[list[dict], list[dict] | None], bool]
 
@@ -201,6 +206,20 @@ def _fitted_context(
     return context, n
 
 
+def _focused(fact: Fact, context: list[Hit], n: int, focus: Focus | None) -> tuple[list[Hit], int] | None:
+    """The context as the RAG graph shows it, and the gold passage's new number (0: none); None where the
+    focus left out the sentence the target quotes."""
+    if focus is None:
+        return context, n
+    focused = focus(fact.question, context)
+    if n == 0:
+        return focused, 0
+    for number, hit in enumerate(focused, 1):
+        if hit.chunk_id == fact.gold.chunk_id and fact.sentence in hit.text:
+            return focused, number
+    return None
+
+
 def _rag_messages(question: str, context: list[Hit]) -> list[dict]:
     return [
         {"role": "system", "content": RAG_SYSTEM},
@@ -262,8 +281,8 @@ def _trace(first: Fact, second: Fact, search: Search, collection: str, rng: rand
     expression = f"{a} {operator} {b}"
     for index, (name, arguments) in enumerate(
         [
-            ("search", {"query": keywords(first.question)}),
-            ("search", {"query": keywords(second.question)}),
+            ("search", {"query": keywords(first.question), "k": TRACE_SEARCH_K}),
+            ("search", {"query": keywords(second.question), "k": TRACE_SEARCH_K}),
             ("calculator", {"expression": expression}),
         ]
     ):
@@ -294,11 +313,13 @@ def synthesize(
     replay_share: float = 0.0,
     seed: int = 0,
     fits: Fits = lambda messages, tools: True,
+    focus: Focus | None = None,
 ) -> Synthesized:
     """Up to ``questions`` grounded RAG examples (with abstentions, agent traces and DPO pairs) from
     ``passages``; ``search(question, k)`` is the collection's hybrid search. Each DPO pair carries
     ``expect``, what its chosen side meets, for ``own_samples.failed_checks``. ``replay_share`` adds that
-    share of plain-text rows (whole passages, trained on every token) against drift from general text."""
+    share of plain-text rows (whole passages, trained on every token) against drift from general text.
+    ``focus`` cuts each RAG context as the graph does; a question whose quoted sentence it cuts is skipped."""
     rng = random.Random(seed)
     documents = sorted({p.document_id for p in passages})
     rng.shuffle(documents)
@@ -306,7 +327,7 @@ def synthesize(
     facts = [f for p in passages for f in facts_of(p, rng)]
     rng.shuffle(facts)
     out = Synthesized()
-    counts = {"rag": 0, "abstain": 0, "trace": 0, "heldout": 0, "replay": 0}
+    counts = {"rag": 0, "abstain": 0, "trace": 0, "heldout": 0, "replay": 0, "focus_missed": 0}
     numbered = [f for f in facts if _summable(f) and f.gold.document_id not in held]
 
     def unheld_search(query: str, k: int) -> list[Hit]:
@@ -315,26 +336,30 @@ def synthesize(
     for fact in facts:
         if counts["rag"] >= questions:
             break
+        held_out = fact.gold.document_id in held
+        if held_out and counts["heldout"] >= max(10, questions // 5):
+            continue
         hits = [
             h
             for h in search(fact.question, 3 * k)
             if h.document_id not in held or h.document_id == fact.gold.document_id
         ]
-        if fact.gold.document_id in held:
-            if counts["heldout"] < max(10, questions // 5):
-                context, n = _fitted_context(fact, hits, k, rng, True, fits)
-                answer = f"{fact.sentence} [{n}]"
-                out.heldout.append(
-                    {
-                        "messages": _rag_messages(fact.question, context),
-                        "answer": answer,
-                        "number": fact.number,
-                        "citation": n,
-                    }
-                )
-                counts["heldout"] += 1
+        shown = _focused(fact, *_fitted_context(fact, hits, k, rng, True, fits), focus)
+        if shown is None:
+            counts["focus_missed"] += 1
             continue
-        context, n = _fitted_context(fact, hits, k, rng, True, fits)
+        context, n = shown
+        if held_out:
+            out.heldout.append(
+                {
+                    "messages": _rag_messages(fact.question, context),
+                    "answer": f"{fact.sentence} [{n}]",
+                    "number": fact.number,
+                    "citation": n,
+                }
+            )
+            counts["heldout"] += 1
+            continue
         prompt = _rag_messages(fact.question, context)
         target = f"{fact.sentence} [{n}]"
         out.sft.append({"messages": [*prompt, {"role": "assistant", "content": target}]})
@@ -342,7 +367,7 @@ def synthesize(
         out.dpo.append(_pair(prompt, target, _rejected(fact, n, len(context), rng), expect))
         counts["rag"] += 1
         if rng.random() < abstain_share:
-            context, _ = _fitted_context(fact, hits, k, rng, False, fits)
+            context, _ = _focused(fact, *_fitted_context(fact, hits, k, rng, False, fits), focus)
             if context:
                 prompt = _rag_messages(fact.question, context)
                 out.sft.append({"messages": [*prompt, {"role": "assistant", "content": IDK}]})
