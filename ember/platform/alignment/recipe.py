@@ -76,7 +76,8 @@ def align_rag(
 ) -> AlignReport:
     """Run the whole recipe; the aligned model is installed as ``name`` (base + LoRA adapter)."""
     from ember.llm.inference.chat import ChatModel
-    from ember.llm.inference.checkpoint import load_tokenizer
+    from ember.llm.inference.checkpoint import CONFIG_FILE, load_tokenizer
+    from ember.llm.inference.config import ModelConfig
     from ember.llm.training.dpo_data import load_pairs
     from ember.llm.training.dpo_train import train_dpo
     from ember.llm.training.lora import LoraSpec
@@ -96,6 +97,8 @@ def align_rag(
     run_dir = service.settings.home / "runs" / name
     run_dir.mkdir(parents=True, exist_ok=True)
     base_dir = service.model_path(base)
+    # A base with a shorter window than the budget's sequence trains within its window.
+    budget.seq_len = min(budget.seq_len, ModelConfig.load(base_dir / CONFIG_FILE).max_seq_len)
     seconds: dict[str, float] = {}
 
     service.collection_id(collection)  # exists, else NotFoundError
